@@ -1,0 +1,2 @@
+pub use alloc_core::*;
+pub use alloc_stats as stats;
