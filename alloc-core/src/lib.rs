@@ -1,10 +1,286 @@
-//! temporary stub
+//! The allocator core: a size-classed pooling `GlobalAlloc`.
+//!
+//! # Glossary
+//!
+//! * **OS page**: 4 KiB, the unit of `mmap`/`madvise`.
+//! * **segment**: a 4 MiB mapping aligned to 4 MiB; its first slice is a
+//!   header with one descriptor per slice. `addr & !(4 MiB - 1)` finds it.
+//! * **slice**: 64 KiB of a segment; slabs are runs of slices.
+//! * **slab**: a run of slices carved into blocks of one size class, with
+//!   its own free lists; owned by one heap.
+//! * **block**: what `alloc` returns.
+//! * **class**: a block size. Small (<= 3584 B, fine-grained), pooled
+//!   (4 KiB..=1 MiB, each 1.5x the last), or large (above 1 MiB: a mapping
+//!   of its own, see `large.rs`).
+//! * **heap**: a thread's allocator state: per class a queue of slabs, the
+//!   segments it owns. Reached through a plain TLS load.
+//! * **remote free**: a free by a thread other than the slab's owner; goes
+//!   to the slab's atomic `thread_free` stack (`remote.rs`).
+//! * **abandoned heap**: the heap of an exited thread, awaiting adoption.
+//!
+//! One concern per file: `size_class.rs`, `slab.rs`, `segment.rs`,
+//! `heap.rs` (thread heaps, alloc/free paths), `remote.rs` (cross-thread
+//! lists), `large.rs`, `cache.rs`, `os.rs` (every system call), `config.rs`,
+//! `stats.rs`, `sync.rs` (the loom shim).
+
+#![warn(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+mod cache;
+pub mod config;
+mod heap;
+mod large;
+mod os;
+mod remote;
+mod segment;
+pub mod size_class;
+mod slab;
+mod stats;
+mod sync;
+
 use core::alloc::{GlobalAlloc, Layout};
-pub struct PoolAlloc;
-impl PoolAlloc { pub const fn new() -> Self { PoolAlloc } }
-impl Default for PoolAlloc { fn default() -> Self { Self::new() } }
-// SAFETY: forwards to System.
+use core::ptr;
+
+pub use config::Config;
+pub use size_class::{CLASSES, POOLED_MAX};
+pub use stats::snapshot;
+
+use size_class::{class_of, class_size, is_pooled};
+use slab::{KIND_CLASS, KIND_LARGE};
+
+/// Alignment every class block has at least, when the size is rounded to it.
+const MIN_ALIGN: usize = 16;
+
+/// The allocator. Install it with
+///
+/// ```
+/// use pool_alloc::PoolAlloc;
+/// #[global_allocator]
+/// static GLOBAL: PoolAlloc = PoolAlloc::new();
+/// # fn main() { let v = vec![1u8; 10]; assert_eq!(v.len(), 10); }
+/// ```
+///
+/// It can also be called directly through `GlobalAlloc`; every `PoolAlloc`
+/// value shares the same process-wide pools.
+pub struct PoolAlloc {
+    config: Config,
+}
+
+impl PoolAlloc {
+    /// The allocator with the default configuration.
+    pub const fn new() -> Self {
+        PoolAlloc {
+            config: Config::new(),
+        }
+    }
+
+    /// The allocator with `config` (used if this is the first `PoolAlloc`
+    /// to allocate in the process; environment variables override it).
+    pub const fn with_config(config: Config) -> Self {
+        PoolAlloc { config }
+    }
+
+    /// A snapshot of the allocator's statistics.
+    pub fn snapshot(&self) -> alloc_stats::Snapshot {
+        stats::snapshot()
+    }
+
+    /// Collect this thread's pending frees, release its empty slabs and
+    /// spare segment, sweep exited threads' heaps, and give back cached
+    /// large mappings. Returns the bytes of large mappings unmapped.
+    pub fn collect(&self) -> usize {
+        heap::collect_current();
+        large::flush_cache()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn alloc_general(&self, size: usize, align: usize, zero: bool) -> *mut u8 {
+        if size <= POOLED_MAX && align <= segment::SLICE_SIZE {
+            let rounded = (size + align - 1) & !(align - 1);
+            if rounded <= POOLED_MAX {
+                let c = class_of(rounded);
+                if class_size(c).is_multiple_of(align) {
+                    return self.alloc_class(c, size, zero);
+                }
+            }
+        }
+        if let Some(need) = size.checked_add(align) {
+            if need <= POOLED_MAX {
+                // Over-allocate and align inside the block; dealloc finds the
+                // block start from the slab (the Layout says to look).
+                let p = self.alloc_class(class_of(need), size, false);
+                if p.is_null() {
+                    return p;
+                }
+                let q = ((p as usize + align - 1) & !(align - 1)) as *mut u8;
+                if zero {
+                    // SAFETY: `q..q+size` lies inside the block `p..p+need`.
+                    unsafe { ptr::write_bytes(q, 0, size) };
+                }
+                return q;
+            }
+        }
+        let (p, zeroed) = large::alloc(size, align, &self.config);
+        if zero && !zeroed && !p.is_null() {
+            // SAFETY: the block has at least `size` bytes.
+            unsafe { ptr::write_bytes(p, 0, size) };
+        }
+        p
+    }
+
+    #[inline]
+    fn alloc_class(&self, c: usize, size: usize, zero: bool) -> *mut u8 {
+        if !zero {
+            return heap::alloc_fast(c, size, &self.config);
+        }
+        if !is_pooled(c) {
+            let p = heap::alloc_fast(c, size, &self.config);
+            if !p.is_null() {
+                // SAFETY: the block has at least `size` bytes.
+                unsafe { ptr::write_bytes(p, 0, size) };
+            }
+            return p;
+        }
+        let (p, zeroed) = heap::alloc_zeroed_class(c, size, &self.config);
+        if !zeroed && !p.is_null() {
+            // SAFETY: the block has at least `size` bytes.
+            unsafe { ptr::write_bytes(p, 0, size) };
+        }
+        p
+    }
+
+    /// Free a block allocated with alignment above `MIN_ALIGN`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn dealloc_general(&self, p: *mut u8, size: usize, align: usize) {
+        if align >= segment::SEG_SIZE {
+            // SAFETY: a large block allocated with this alignment.
+            unsafe { large::free(large::header_of(p, align)) };
+            return;
+        }
+        // SAFETY: `p` is live (caller contract): its slab descriptor is
+        // valid; for class slabs the block start is found by division since
+        // `p` may point inside an over-allocated block.
+        unsafe {
+            let slab = segment::slab_of(p);
+            let block = if (*slab).kind == KIND_CLASS {
+                let start = (*slab).start as usize;
+                let bs = (*slab).block_size as usize;
+                (start + (p as usize - start) / bs * bs) as *mut u8
+            } else {
+                p
+            };
+            heap::free(block, size);
+        }
+    }
+}
+
+impl Default for PoolAlloc {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// SAFETY: every block handed out is exclusively the caller's until freed,
+// at least `layout.size()` bytes long and aligned to `layout.align()`
+// (class blocks: slabs start 64 KiB-aligned and the size is rounded to the
+// alignment, or the block is over-allocated and aligned inside; large
+// blocks: the mapping is placed at the alignment). Failures return null.
 unsafe impl GlobalAlloc for PoolAlloc {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 { unsafe { std::alloc::System.alloc(l) } }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) { unsafe { std::alloc::System.dealloc(p, l) } }
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let size = layout.size();
+        let align = layout.align();
+        if size <= POOLED_MAX && align <= MIN_ALIGN {
+            let rounded = (size + align - 1) & !(align - 1);
+            heap::alloc_fast(class_of(rounded), size, &self.config)
+        } else {
+            self.alloc_general(size, align, false)
+        }
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let size = layout.size();
+        let align = layout.align();
+        if size <= POOLED_MAX && align <= MIN_ALIGN {
+            let rounded = (size + align - 1) & !(align - 1);
+            self.alloc_class(class_of(rounded), size, true)
+        } else {
+            self.alloc_general(size, align, true)
+        }
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if layout.align() <= MIN_ALIGN {
+            // SAFETY: caller contract: `ptr` is a live block of ours, and with
+            // this alignment it is the block start.
+            unsafe { heap::free(ptr, layout.size()) }
+        } else {
+            // SAFETY: caller contract as above.
+            unsafe { self.dealloc_general(ptr, layout.size(), layout.align()) }
+        }
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let align = layout.align();
+        if align <= MIN_ALIGN {
+            // SAFETY: `ptr` is live (caller contract), so its descriptor is
+            // valid and its constant fields can be read by any thread.
+            unsafe {
+                let slab = segment::slab_of(ptr);
+                let kind = (*slab).kind;
+                if kind == KIND_CLASS {
+                    let c = (*slab).class as usize;
+                    let rounded = (new_size + align - 1) & !(align - 1);
+                    if rounded <= class_size(c) && (c == 0 || rounded > class_size(c - 1)) {
+                        heap::note_resize(c, layout.size(), new_size);
+                        return ptr;
+                    }
+                } else if kind == KIND_LARGE && new_size > POOLED_MAX {
+                    let q = large::realloc(ptr, align, new_size);
+                    if !q.is_null() {
+                        return q;
+                    }
+                }
+            }
+        }
+        // SAFETY: caller contract: `new_size` rounded to `align` fits isize.
+        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, align) };
+        // SAFETY: a valid non-zero layout (caller contract).
+        let q = unsafe { self.alloc(new_layout) };
+        if !q.is_null() {
+            // SAFETY: both blocks are live and distinct; copy the smaller size.
+            unsafe {
+                ptr::copy_nonoverlapping(ptr, q, layout.size().min(new_size));
+                self.dealloc(ptr, layout);
+            }
+        }
+        q
+    }
+}
+
+/// Usable bytes of the block at `ptr` allocated with `layout` (at least
+/// `layout.size()`).
+///
+/// # Safety
+/// * `ptr` is a live block allocated by `PoolAlloc` with `layout`.
+pub unsafe fn usable_size(ptr: *mut u8, layout: Layout) -> usize {
+    // SAFETY: caller contract.
+    unsafe {
+        if layout.align() >= segment::SEG_SIZE {
+            return large::usable_size(ptr, layout.align());
+        }
+        let slab = segment::slab_of(ptr);
+        if (*slab).kind == KIND_LARGE {
+            large::usable_size(ptr, layout.align())
+        } else if layout.align() <= MIN_ALIGN {
+            (*slab).block_size as usize
+        } else {
+            layout.size()
+        }
+    }
 }

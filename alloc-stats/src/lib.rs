@@ -1,1 +1,96 @@
-//! stats
+//! Lock-free allocator statistics: plain snapshot values and their reports.
+//!
+//! This crate has no dependency on the allocator: `alloc-core` fills a
+//! [`Snapshot`] from its per-thread counters when asked, and the
+//! [`Counting`] wrapper produces the same kind of figures around any
+//! `GlobalAlloc` (System, mimalloc, ...) so a user can compare before
+//! switching.
+//!
+//! A [`Snapshot`] is a plain value: `Display` prints a readable table,
+//! [`Snapshot::to_json`] and [`Snapshot::to_prometheus`] give machine
+//! formats.
+
+mod counting;
+mod report;
+pub use report::human_bytes;
+
+pub use counting::{Counting, CountingStats};
+
+/// Figures for one size class.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClassStats {
+    /// Index of the class.
+    pub class: usize,
+    /// Block size of the class in bytes.
+    pub block_size: usize,
+    /// Allocations served so far.
+    pub allocs: u64,
+    /// Frees so far.
+    pub frees: u64,
+    /// Blocks live now (allocs - frees).
+    pub live_blocks: u64,
+    /// Bytes the program asked for, live now.
+    pub live_requested_bytes: u64,
+    /// Bytes the live blocks occupy (live blocks x block size).
+    pub live_rounded_bytes: u64,
+    /// Slabs of this class in use.
+    pub slabs: u64,
+}
+
+/// Figures for blocks mapped directly (above the pooled band).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LargeStats {
+    /// Large allocations so far.
+    pub allocs: u64,
+    /// Large frees so far.
+    pub frees: u64,
+    /// Bytes asked for, live now.
+    pub live_bytes: u64,
+    /// Bytes mapped for large blocks (live and cached).
+    pub mapped_bytes: u64,
+    /// Bytes held by freed mappings kept for reuse.
+    pub cached_bytes: u64,
+}
+
+/// A point-in-time view of the allocator.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    /// Milliseconds of a monotonic clock when taken.
+    pub taken_at_ms: u64,
+    /// Per size class, in class order (classes never used included).
+    pub classes: Vec<ClassStats>,
+    /// Directly mapped blocks.
+    pub large: LargeStats,
+    /// Address space mapped from the OS (segments, large blocks, metadata).
+    pub mapped_bytes: u64,
+    /// Resident memory of the process (from `/proc/self/statm`).
+    pub resident_bytes: u64,
+    /// Bytes the program asked for, live now (all bands).
+    pub live_bytes: u64,
+    /// Bytes held free for reuse: empty segments kept mapped and large
+    /// mappings in the cache.
+    pub cached_bytes: u64,
+    /// Bytes given back to the OS so far (unmapped or decommitted).
+    pub returned_bytes: u64,
+    /// Threads with a heap now.
+    pub threads_live: u64,
+    /// Heaps of exited threads waiting for reuse.
+    pub heaps_abandoned: u64,
+}
+
+impl Snapshot {
+    /// Resident bytes per live requested byte (1.0 is perfect; 0 when
+    /// nothing is live).
+    pub fn fragmentation(&self) -> f64 {
+        if self.live_bytes == 0 {
+            0.0
+        } else {
+            self.resident_bytes as f64 / self.live_bytes as f64
+        }
+    }
+
+    /// Sum of live blocks over the pooled and small classes.
+    pub fn live_blocks(&self) -> u64 {
+        self.classes.iter().map(|c| c.live_blocks).sum()
+    }
+}

@@ -1,0 +1,226 @@
+//! Large blocks (above 1 MiB, or over-aligned): each a mapping of its own
+//! that starts with a segment header, so `dealloc` finds it like any slab.
+//!
+//! ```text
+//! | header (Segment) | ... | user block (at large_offset) ............ |
+//! ^ segment-aligned  ^ HEADER_SIZE, or the requested alignment
+//! ```
+//!
+//! Freed mappings go to a small bounded cache (a few entries, a byte cap);
+//! `realloc` grows in place with `mremap`, or moves the pages (not the
+//! bytes) to a new aligned place.
+
+use crate::cache::SlotCache;
+use crate::config;
+use crate::os::{self, PAGE_SIZE};
+use crate::segment::{Segment, HEADER_SIZE, SEG_KIND_LARGE, SEG_MASK, SEG_SIZE, SLICE_SHIFT};
+use crate::slab::{Slab, KIND_LARGE, LARGE_OWNER};
+use crate::stats::GLOBAL;
+use core::ptr;
+
+/// Freed large mappings: value = address | length in pages (the address is
+/// segment-aligned, so 22 low bits are free: lengths below 16 GiB).
+static LARGE_CACHE: SlotCache<8> = SlotCache::new();
+const PAGES_MASK: usize = SEG_MASK;
+
+fn round_page(n: usize) -> Option<usize> {
+    n.checked_add(PAGE_SIZE - 1).map(|v| v & !(PAGE_SIZE - 1))
+}
+
+/// Offset of the user block for alignment `align`.
+#[inline]
+fn offset_for(align: usize) -> usize {
+    if align > HEADER_SIZE {
+        align
+    } else {
+        HEADER_SIZE
+    }
+}
+
+/// The header of the large block at `p` allocated with alignment `align`.
+#[inline]
+pub(crate) fn header_of(p: *mut u8, align: usize) -> *mut Segment {
+    if align >= SEG_SIZE {
+        (p as usize - align) as *mut Segment
+    } else {
+        ((p as usize) & !SEG_MASK) as *mut Segment
+    }
+}
+
+/// Allocate `size` bytes aligned to `align` as a mapping of its own.
+/// Returns the block and whether it is known zeroed.
+pub(crate) fn alloc(size: usize, align: usize, cfg: &config::Config) -> (*mut u8, bool) {
+    config::offer(cfg);
+    config::ensure_init();
+    let off = offset_for(align);
+    let Some(total) = off.checked_add(size).and_then(round_page) else {
+        return (ptr::null_mut(), false);
+    };
+    let mut zeroed = false;
+    let mut seg: *mut Segment = ptr::null_mut();
+    if off == HEADER_SIZE {
+        let want_pages = total / PAGE_SIZE;
+        let v = LARGE_CACHE.take(|v| {
+            let pages = v & PAGES_MASK;
+            pages >= want_pages && pages <= want_pages + want_pages / 4
+        });
+        if v != 0 {
+            seg = (v & !PAGES_MASK) as *mut Segment;
+            GLOBAL
+                .large_cached_bytes
+                .fetch_sub((v & PAGES_MASK) * PAGE_SIZE);
+        }
+    }
+    if seg.is_null() {
+        let map_align = if align > SEG_SIZE { align } else { SEG_SIZE };
+        seg = os::map_aligned(total, map_align).cast();
+        if seg.is_null() {
+            return (ptr::null_mut(), false);
+        }
+        GLOBAL.large_mapped_bytes.fetch_add(total);
+        zeroed = true;
+        // SAFETY: a fresh mapping of `total >= HEADER_SIZE` bytes.
+        unsafe { (*seg).large_len = total };
+    }
+    // SAFETY: `seg` is a mapping we own of at least `total` bytes
+    // (a cached one is at least as long), starting with room for the header.
+    unsafe {
+        let p = (seg as *mut u8).add(off);
+        (*seg).kind = SEG_KIND_LARGE;
+        (*seg).heap = LARGE_OWNER;
+        (*seg).large_offset = off;
+        (*seg).large_size = size;
+        init_descriptors(seg, p, align);
+        GLOBAL.large_allocs.fetch_add(1);
+        GLOBAL.large_live_bytes.fetch_add(size);
+        (p, zeroed)
+    }
+}
+
+/// Point the slice descriptor of `p` at a large descriptor in `slabs[0]`.
+unsafe fn init_descriptors(seg: *mut Segment, p: *mut u8, align: usize) {
+    // SAFETY: the header is mapped and ours.
+    unsafe {
+        let head = (seg as *mut Slab).cast::<Slab>();
+        (*head).kind = KIND_LARGE;
+        (*head).heap = LARGE_OWNER;
+        (*head).slab_offset = 0;
+        (*head).class = 0;
+        (*head).block_size = 0;
+        if align < SEG_SIZE {
+            let idx = ((p as usize) & SEG_MASK) >> SLICE_SHIFT;
+            if idx != 0 {
+                let d = head.add(idx);
+                (*d).slab_offset = (idx * core::mem::size_of::<Slab>()) as u32;
+            }
+        }
+    }
+}
+
+/// Free the large block whose header is `seg`.
+///
+/// # Safety
+/// * `seg` is the header of a live large block, given up by the caller.
+pub(crate) unsafe fn free(seg: *mut Segment) {
+    // SAFETY: the mapping is ours now.
+    unsafe {
+        let len = (*seg).large_len;
+        GLOBAL.large_frees.fetch_add(1);
+        GLOBAL.large_live_bytes.fetch_sub((*seg).large_size);
+        let cacheable = (*seg).large_offset == HEADER_SIZE
+            && len <= config::large_cache_block_max()
+            && GLOBAL.large_cached_bytes.get() + len <= config::large_cache_bytes();
+        if cacheable {
+            GLOBAL.large_cached_bytes.fetch_add(len);
+            if LARGE_CACHE.put(
+                seg as usize | (len / PAGE_SIZE),
+                config::large_cache_entries(),
+            ) {
+                return;
+            }
+            GLOBAL.large_cached_bytes.fetch_sub(len);
+        }
+        os::unmap(seg.cast(), len);
+        GLOBAL.large_mapped_bytes.fetch_sub(len);
+        GLOBAL.unmapped_bytes.fetch_add(len);
+    }
+}
+
+/// Give back every cached large mapping. Returns the bytes unmapped.
+pub(crate) fn flush_cache() -> usize {
+    let mut freed = 0;
+    loop {
+        let v = LARGE_CACHE.take(|_| true);
+        if v == 0 {
+            return freed;
+        }
+        let len = (v & PAGES_MASK) * PAGE_SIZE;
+        GLOBAL.large_cached_bytes.fetch_sub(len);
+        os::unmap((v & !PAGES_MASK) as *mut u8, len);
+        GLOBAL.large_mapped_bytes.fetch_sub(len);
+        GLOBAL.unmapped_bytes.fetch_add(len);
+        freed += len;
+    }
+}
+
+/// Resize the large block at `p` (alignment `align`) to `new_size` bytes
+/// (> 1 MiB) in place or by moving its pages. Null when that is not
+/// possible; the block is then untouched.
+///
+/// # Safety
+/// * `p` is a live large block allocated with alignment `align`.
+pub(crate) unsafe fn realloc(p: *mut u8, align: usize, new_size: usize) -> *mut u8 {
+    let seg = header_of(p, align);
+    // SAFETY: the header of a live large block we are allowed to resize.
+    unsafe {
+        let len = (*seg).large_len;
+        let off = (*seg).large_offset;
+        let old_size = (*seg).large_size;
+        let Some(new_len) = off.checked_add(new_size).and_then(round_page) else {
+            return ptr::null_mut();
+        };
+        let done = |seg: *mut Segment| {
+            (*seg).large_size = new_size;
+            GLOBAL.large_live_bytes.fetch_add(new_size);
+            GLOBAL.large_live_bytes.fetch_sub(old_size);
+        };
+        if new_len <= len {
+            // Shrink: give back the tail if it is worth a system call.
+            if len - new_len >= 16 * PAGE_SIZE {
+                os::unmap((seg as *mut u8).add(new_len), len - new_len);
+                (*seg).large_len = new_len;
+                GLOBAL.large_mapped_bytes.fetch_sub(len - new_len);
+                GLOBAL.unmapped_bytes.fetch_add(len - new_len);
+            }
+            done(seg);
+            return p;
+        }
+        if os::remap_in_place(seg.cast(), len, new_len) {
+            (*seg).large_len = new_len;
+            GLOBAL.large_mapped_bytes.fetch_add(new_len - len);
+            done(seg);
+            return p;
+        }
+        if align >= SEG_SIZE {
+            return ptr::null_mut();
+        }
+        let moved = os::remap_aligned(seg.cast(), len, new_len, SEG_SIZE).cast::<Segment>();
+        if moved.is_null() {
+            return ptr::null_mut();
+        }
+        (*moved).large_len = new_len;
+        GLOBAL.large_mapped_bytes.fetch_add(new_len - len);
+        done(moved);
+        (moved as *mut u8).add(off)
+    }
+}
+
+/// Usable size of the large block at `p`.
+///
+/// # Safety
+/// * `p` is a live large block allocated with alignment `align`.
+pub(crate) unsafe fn usable_size(p: *mut u8, align: usize) -> usize {
+    let seg = header_of(p, align);
+    // SAFETY: live large block header.
+    unsafe { (*seg).large_len - (*seg).large_offset }
+}

@@ -1,0 +1,246 @@
+//! Cross-thread frees: the lock-free lists other threads push onto.
+//!
+//! * [`ThreadFree`]: one word per slab, an atomic stack of blocks freed by
+//!   threads that do not own the slab, plus a two-bit *delayed* state in the
+//!   low bits. The owner takes the whole stack with one CAS.
+//! * [`DelayedList`]: one per heap; when a slab is *full* (not in any of the
+//!   heap's queues), the first remote free of it pushes its block here
+//!   instead, so that the owner learns the slab has space again without
+//!   scanning full slabs.
+//!
+//! The delayed protocol (after mimalloc's `delayed free`):
+//!
+//! ```text
+//! owner marks slab full:     NO_DELAYED  -> USE_DELAYED       (only if the stack is empty)
+//! first remote free:         USE_DELAYED -> DELAYED_FREEING   (claims the hand-off)
+//!                            push block on heap's DelayedList
+//!                            DELAYED_FREEING -> NO_DELAYED
+//! owner un-fulls / retires:  waits while DELAYED_FREEING, then NO_DELAYED
+//! ```
+//!
+//! A slab is only released by its owner when it has no block outstanding;
+//! the wait on `DELAYED_FREEING` covers the one remote thread that may still
+//! be touching the slab's word after its block was handed over.
+
+use crate::sync::{spin_hint, AtomicUsize, Ordering};
+use core::ptr;
+
+/// A free block: its first word links it into a list.
+#[repr(C)]
+pub(crate) struct Block {
+    pub(crate) next: *mut Block,
+}
+
+const STATE_MASK: usize = 3;
+/// Remote frees push onto the slab's own stack.
+pub(crate) const NO_DELAYED: usize = 0;
+/// The slab is full: the next remote free notifies the owner heap.
+pub(crate) const USE_DELAYED: usize = 1;
+/// A remote thread is handing a block to the owner heap right now.
+pub(crate) const DELAYED_FREEING: usize = 2;
+
+/// What a remote push asks of its caller.
+#[derive(PartialEq, Eq, Debug)]
+pub(crate) enum Pushed {
+    /// The block is on the slab's stack; nothing more to do.
+    Done,
+    /// The caller claimed the hand-off: push the block on the owner heap's
+    /// [`DelayedList`], then call [`ThreadFree::finish_delayed`].
+    Delayed,
+}
+
+/// The per-slab remote-free stack and delayed state.
+pub(crate) struct ThreadFree(AtomicUsize);
+
+impl ThreadFree {
+    #[cfg(not(loom))]
+    pub(crate) const fn new() -> Self {
+        ThreadFree(AtomicUsize::new(0))
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        ThreadFree(AtomicUsize::new(0))
+    }
+
+    /// Reset to empty, `NO_DELAYED` (the slab is being (re)initialised by its
+    /// owner and no block of it is outstanding).
+    pub(crate) fn reset(&self) {
+        self.0.store(0, Ordering::Relaxed);
+    }
+
+    /// Push `block` (freed by a thread that does not own the slab).
+    ///
+    /// # Safety
+    /// * `block` is a block of this slab, outstanding, and given up by the
+    ///   caller: nobody else reads or writes it until the owner takes it.
+    #[inline]
+    pub(crate) unsafe fn push(&self, block: *mut Block) -> Pushed {
+        let mut cur = self.0.load(Ordering::Relaxed);
+        loop {
+            let state = cur & STATE_MASK;
+            let (new, claimed) = if state == USE_DELAYED {
+                ((cur & !STATE_MASK) | DELAYED_FREEING, true)
+            } else {
+                // SAFETY: the caller owns `block` until the CAS publishes it.
+                unsafe { (*block).next = (cur & !STATE_MASK) as *mut Block };
+                (block as usize | state, false)
+            };
+            match self
+                .0
+                .compare_exchange_weak(cur, new, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => {
+                    return if claimed {
+                        Pushed::Delayed
+                    } else {
+                        Pushed::Done
+                    }
+                }
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// End a claimed hand-off: `DELAYED_FREEING -> NO_DELAYED`, keeping the
+    /// stack. Called by the remote thread after its block is on the heap's
+    /// delayed list.
+    pub(crate) fn finish_delayed(&self) {
+        let mut cur = self.0.load(Ordering::Relaxed);
+        loop {
+            debug_assert_eq!(cur & STATE_MASK, DELAYED_FREEING, "finish without claim");
+            let new = (cur & !STATE_MASK) | NO_DELAYED;
+            match self
+                .0
+                .compare_exchange_weak(cur, new, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// Owner: whether any block is waiting on the stack (a hint).
+    #[inline]
+    pub(crate) fn has_blocks(&self) -> bool {
+        self.0.load(Ordering::Relaxed) & !STATE_MASK != 0
+    }
+
+    /// Owner: take every block on the stack, keeping the state bits.
+    pub(crate) fn take_all(&self) -> *mut Block {
+        let mut cur = self.0.load(Ordering::Relaxed);
+        loop {
+            if cur & !STATE_MASK == 0 {
+                return ptr::null_mut();
+            }
+            match self.0.compare_exchange_weak(
+                cur,
+                cur & STATE_MASK,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return (cur & !STATE_MASK) as *mut Block,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// Owner: mark the slab full (`USE_DELAYED`) if no block is waiting.
+    /// Returns null when marked; otherwise the waiting blocks, taken, and the
+    /// slab is not full.
+    pub(crate) fn try_mark_full(&self) -> *mut Block {
+        let mut cur = self.0.load(Ordering::Relaxed);
+        loop {
+            if cur & !STATE_MASK != 0 {
+                match self.0.compare_exchange_weak(
+                    cur,
+                    cur & STATE_MASK,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return (cur & !STATE_MASK) as *mut Block,
+                    Err(now) => cur = now,
+                }
+            } else {
+                debug_assert_eq!(cur, NO_DELAYED, "marking full twice");
+                match self.0.compare_exchange_weak(
+                    cur,
+                    USE_DELAYED,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return ptr::null_mut(),
+                    Err(now) => cur = now,
+                }
+            }
+        }
+    }
+
+    /// Owner: leave the full state (the slab has space again or is being
+    /// released): wait out a remote hand-off in progress, then `NO_DELAYED`.
+    pub(crate) fn clear_delayed(&self) {
+        let mut cur = self.0.load(Ordering::Acquire);
+        loop {
+            match cur & STATE_MASK {
+                NO_DELAYED => return,
+                DELAYED_FREEING => {
+                    spin_hint();
+                    cur = self.0.load(Ordering::Acquire);
+                }
+                _ => match self.0.compare_exchange_weak(
+                    cur,
+                    cur & !STATE_MASK,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => return,
+                    Err(now) => cur = now,
+                },
+            }
+        }
+    }
+
+    /// The raw state bits (tests and debug checks).
+    #[allow(dead_code)]
+    pub(crate) fn state(&self) -> usize {
+        self.0.load(Ordering::Acquire) & STATE_MASK
+    }
+}
+
+/// A heap's list of blocks handed over by remote frees of its full slabs:
+/// many pushers, the owner takes all. Push-only plus take-all has no ABA.
+pub(crate) struct DelayedList(AtomicUsize);
+
+impl DelayedList {
+    /// # Safety
+    /// * `block` is owned by the caller and handed over with this call.
+    pub(crate) unsafe fn push(&self, block: *mut Block) {
+        let mut cur = self.0.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: the caller owns `block` until the CAS publishes it.
+            unsafe { (*block).next = cur as *mut Block };
+            match self.0.compare_exchange_weak(
+                cur,
+                block as usize,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == 0
+    }
+
+    /// Owner: take every block.
+    pub(crate) fn take_all(&self) -> *mut Block {
+        if self.is_empty() {
+            return ptr::null_mut();
+        }
+        self.0.swap(0, Ordering::Acquire) as *mut Block
+    }
+}

@@ -1,0 +1,220 @@
+//! Size classes and their O(1) lookup.
+//!
+//! Three bands:
+//! * **small** (up to [`SMALL_MAX`] = 3584 B): 8-byte steps up to 64 B, then
+//!   four classes per doubling (80, 96, 112, 128, 160, ...). Looked up in one
+//!   table load indexed by `(size + 7) / 8`.
+//! * **pooled** (above 3584 B up to 1 MiB): 4096 B, then each class 1.5x the
+//!   previous rounded up to 512 B, the last class exactly 1 MiB. Looked up by
+//!   a table indexed by the 4 KiB bucket plus one compare (no bucket holds
+//!   more than one class boundary).
+//! * **large** (above 1 MiB): no class; mapped directly (see `large.rs`).
+
+use crate::segment::{SLICE_SIZE, USABLE_SLICES};
+
+/// Largest size served by the small band.
+pub(crate) const SMALL_MAX: usize = 3584;
+/// Largest size served from slabs; above this a block is mapped directly.
+pub const POOLED_MAX: usize = 1 << 20;
+/// First pooled class.
+pub(crate) const POOLED_MIN: usize = 4096;
+
+const fn round_up(x: usize, a: usize) -> usize {
+    x.div_ceil(a) * a
+}
+
+const fn count_small() -> usize {
+    let mut n = 0;
+    let mut s = 8;
+    while s <= SMALL_MAX {
+        n += 1;
+        s = next_small(s);
+    }
+    n
+}
+
+const fn next_small(s: usize) -> usize {
+    if s < 64 {
+        s + 8
+    } else {
+        // four steps per doubling: step = previous power of two / 4
+        let p = 1usize << (usize::BITS - 1 - s.leading_zeros());
+        s + p / 4
+    }
+}
+
+const fn count_pooled() -> usize {
+    let mut n = 1; // the final 1 MiB class
+    let mut s = POOLED_MIN;
+    while s < POOLED_MAX {
+        n += 1;
+        s = round_up(s * 3 / 2, 512);
+    }
+    n
+}
+
+/// Number of small classes.
+pub(crate) const SMALL_CLASSES: usize = count_small();
+/// Number of pooled classes.
+pub(crate) const POOLED_CLASSES: usize = count_pooled();
+/// Number of classes in all.
+pub const CLASSES: usize = SMALL_CLASSES + POOLED_CLASSES;
+
+const fn build_sizes() -> [u32; CLASSES] {
+    let mut out = [0u32; CLASSES];
+    let mut i = 0;
+    let mut s = 8;
+    while s <= SMALL_MAX {
+        out[i] = s as u32;
+        i += 1;
+        s = next_small(s);
+    }
+    s = POOLED_MIN;
+    while s < POOLED_MAX {
+        out[i] = s as u32;
+        i += 1;
+        s = round_up(s * 3 / 2, 512);
+    }
+    out[i] = POOLED_MAX as u32;
+    out
+}
+
+/// Block size of each class.
+pub(crate) static CLASS_SIZE: [u32; CLASSES] = build_sizes();
+const SIZES: [u32; CLASSES] = build_sizes();
+
+const SMALL_TABLE_LEN: usize = SMALL_MAX / 8 + 1;
+
+const fn build_small_table() -> [u8; SMALL_TABLE_LEN] {
+    let mut t = [0u8; SMALL_TABLE_LEN];
+    let mut i = 0;
+    let mut c = 0;
+    while i < SMALL_TABLE_LEN {
+        let size = if i == 0 { 1 } else { i * 8 };
+        while (SIZES[c] as usize) < size {
+            c += 1;
+        }
+        t[i] = c as u8;
+        i += 1;
+    }
+    t
+}
+
+static SMALL_TABLE: [u8; SMALL_TABLE_LEN] = build_small_table();
+
+const POOLED_BUCKETS: usize = POOLED_MAX / 4096;
+
+const fn build_pooled_table() -> [u8; POOLED_BUCKETS] {
+    let mut t = [0u8; POOLED_BUCKETS];
+    let mut i = 0;
+    let mut c = SMALL_CLASSES;
+    while i < POOLED_BUCKETS {
+        // smallest size in bucket i is i*4096 + 1
+        let size = i * 4096 + 1;
+        while (SIZES[c] as usize) < size {
+            c += 1;
+        }
+        t[i] = c as u8;
+        i += 1;
+    }
+    t
+}
+
+static POOLED_TABLE: [u8; POOLED_BUCKETS] = build_pooled_table();
+
+/// The class serving `size` bytes (`size <= POOLED_MAX`). O(1).
+#[inline(always)]
+pub(crate) fn class_of(size: usize) -> usize {
+    if size <= SMALL_MAX {
+        SMALL_TABLE[(size + 7) >> 3] as usize
+    } else {
+        class_of_pooled(size)
+    }
+}
+
+#[inline]
+fn class_of_pooled(size: usize) -> usize {
+    let c = POOLED_TABLE[(size - 1) >> 12] as usize;
+    // One boundary at most per 4 KiB bucket: a single compare finishes it.
+    if (CLASS_SIZE[c] as usize) < size {
+        c + 1
+    } else {
+        c
+    }
+}
+
+/// Block size of class `c`.
+#[inline(always)]
+pub(crate) fn class_size(c: usize) -> usize {
+    CLASS_SIZE[c] as usize
+}
+
+/// Whether class `c` is in the pooled band (4 KiB..=1 MiB).
+#[inline]
+pub(crate) fn is_pooled(c: usize) -> bool {
+    c >= SMALL_CLASSES
+}
+
+/// Slices per slab of class `c`: one 64 KiB slice for small classes; for
+/// pooled classes enough for at least four blocks, at most 32 slices (2 MiB).
+pub(crate) const fn slab_slices(c: usize) -> usize {
+    let size = SIZES[c] as usize;
+    let want = (size * 4).div_ceil(SLICE_SIZE);
+    let max = if USABLE_SLICES < 32 {
+        USABLE_SLICES
+    } else {
+        32
+    };
+    if want < 1 {
+        1
+    } else if want > max {
+        max
+    } else {
+        want
+    }
+}
+
+/// The public description of a class, for stats and docs.
+pub fn class_block_size(c: usize) -> Option<usize> {
+    SIZES.get(c).map(|&s| s as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_size_maps_to_the_smallest_fitting_class() {
+        for size in 1..=POOLED_MAX {
+            let c = class_of(size);
+            assert!(class_size(c) >= size, "size {size} class {c}");
+            if c > 0 {
+                assert!(
+                    class_size(c - 1) < size,
+                    "size {size} not smallest class {c}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn bands_have_the_specified_shape() {
+        assert_eq!(class_size(SMALL_CLASSES), 4096);
+        assert_eq!(class_size(CLASSES - 1), POOLED_MAX);
+        for c in SMALL_CLASSES + 1..CLASSES - 1 {
+            let prev = class_size(c - 1);
+            let want = (prev * 3 / 2).div_ceil(512) * 512;
+            assert_eq!(class_size(c), want, "pooled class {c} is 1.5x the previous");
+        }
+        // small: no coarser than 4 classes per doubling above 64 B
+        for c in 1..SMALL_CLASSES {
+            let (a, b) = (class_size(c - 1), class_size(c));
+            assert!(b - a <= a.max(64) / 4 || a < 64, "{a} -> {b}");
+        }
+        // a 64 KiB slice holds at least one block of every small class
+        for c in 0..CLASSES {
+            let slab = slab_slices(c) * SLICE_SIZE;
+            assert!(slab / class_size(c) >= 1);
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Readable and machine formats of a [`Snapshot`].
+
+use crate::Snapshot;
+use std::fmt::{self, Write as _};
+
+/// Bytes in a short human form (B, KiB, MiB, GiB).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+impl fmt::Display for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{:>10} {:>12} {:>12} {:>10} {:>12} {:>12} {:>6}",
+            "class", "allocs", "frees", "live", "live req", "live held", "slabs"
+        )?;
+        for c in self.classes.iter().filter(|c| c.allocs > 0) {
+            writeln!(
+                f,
+                "{:>10} {:>12} {:>12} {:>10} {:>12} {:>12} {:>6}",
+                human_bytes(c.block_size as u64),
+                c.allocs,
+                c.frees,
+                c.live_blocks,
+                human_bytes(c.live_requested_bytes),
+                human_bytes(c.live_rounded_bytes),
+                c.slabs
+            )?;
+        }
+        if self.large.allocs > 0 {
+            writeln!(
+                f,
+                "{:>10} {:>12} {:>12} {:>10} {:>12} {:>12} {:>6}",
+                "large",
+                self.large.allocs,
+                self.large.frees,
+                self.large.allocs - self.large.frees,
+                human_bytes(self.large.live_bytes),
+                human_bytes(self.large.mapped_bytes - self.large.cached_bytes),
+                "-"
+            )?;
+        }
+        writeln!(f)?;
+        writeln!(f, "live (requested)   {}", human_bytes(self.live_bytes))?;
+        writeln!(f, "mapped             {}", human_bytes(self.mapped_bytes))?;
+        writeln!(f, "resident (process) {}", human_bytes(self.resident_bytes))?;
+        writeln!(f, "cached for reuse   {}", human_bytes(self.cached_bytes))?;
+        writeln!(f, "returned to the OS {}", human_bytes(self.returned_bytes))?;
+        writeln!(
+            f,
+            "fragmentation      {:.2} (resident / live)",
+            self.fragmentation()
+        )?;
+        write!(
+            f,
+            "threads            {} live, {} exited heaps awaiting reuse",
+            self.threads_live, self.heaps_abandoned
+        )
+    }
+}
+
+impl Snapshot {
+    /// The snapshot as one JSON object.
+    pub fn to_json(&self) -> String {
+        let mut s = String::with_capacity(1024);
+        let _ = write!(
+            s,
+            "{{\"taken_at_ms\":{},\"mapped_bytes\":{},\"resident_bytes\":{},\"live_bytes\":{},\
+             \"cached_bytes\":{},\"returned_bytes\":{},\"fragmentation\":{:.4},\
+             \"threads_live\":{},\"heaps_abandoned\":{},\"large\":{{\"allocs\":{},\"frees\":{},\
+             \"live_bytes\":{},\"mapped_bytes\":{},\"cached_bytes\":{}}},\"classes\":[",
+            self.taken_at_ms,
+            self.mapped_bytes,
+            self.resident_bytes,
+            self.live_bytes,
+            self.cached_bytes,
+            self.returned_bytes,
+            self.fragmentation(),
+            self.threads_live,
+            self.heaps_abandoned,
+            self.large.allocs,
+            self.large.frees,
+            self.large.live_bytes,
+            self.large.mapped_bytes,
+            self.large.cached_bytes
+        );
+        for (i, c) in self.classes.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            let _ = write!(
+                s,
+                "{{\"class\":{},\"block_size\":{},\"allocs\":{},\"frees\":{},\"live_blocks\":{},\
+                 \"live_requested_bytes\":{},\"live_rounded_bytes\":{},\"slabs\":{}}}",
+                c.class,
+                c.block_size,
+                c.allocs,
+                c.frees,
+                c.live_blocks,
+                c.live_requested_bytes,
+                c.live_rounded_bytes,
+                c.slabs
+            );
+        }
+        s.push_str("]}");
+        s
+    }
+
+    /// The snapshot in the Prometheus text exposition format.
+    pub fn to_prometheus(&self) -> String {
+        let mut s = String::with_capacity(2048);
+        let gauges: [(&str, &str, u64); 6] = [
+            (
+                "pool_alloc_mapped_bytes",
+                "Address space mapped from the OS",
+                self.mapped_bytes,
+            ),
+            (
+                "pool_alloc_resident_bytes",
+                "Resident memory of the process",
+                self.resident_bytes,
+            ),
+            (
+                "pool_alloc_live_bytes",
+                "Bytes requested and live",
+                self.live_bytes,
+            ),
+            (
+                "pool_alloc_cached_bytes",
+                "Free memory kept for reuse",
+                self.cached_bytes,
+            ),
+            (
+                "pool_alloc_returned_bytes_total",
+                "Bytes given back to the OS",
+                self.returned_bytes,
+            ),
+            (
+                "pool_alloc_threads",
+                "Threads with a heap",
+                self.threads_live,
+            ),
+        ];
+        for (name, help, v) in gauges {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        }
+        type Field = fn(&crate::ClassStats) -> u64;
+        let per_class: [(&str, &str, Field); 4] = [
+            (
+                "pool_alloc_class_allocs_total",
+                "Allocations per size class",
+                |c| c.allocs,
+            ),
+            (
+                "pool_alloc_class_frees_total",
+                "Frees per size class",
+                |c| c.frees,
+            ),
+            (
+                "pool_alloc_class_live_blocks",
+                "Live blocks per size class",
+                |c| c.live_blocks,
+            ),
+            (
+                "pool_alloc_class_live_bytes",
+                "Live requested bytes per size class",
+                |c| c.live_requested_bytes,
+            ),
+        ];
+        for (name, help, get) in per_class {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge");
+            for c in self.classes.iter().filter(|c| c.allocs > 0) {
+                let _ = writeln!(s, "{name}{{block_size=\"{}\"}} {}", c.block_size, get(c));
+            }
+        }
+        s
+    }
+}
