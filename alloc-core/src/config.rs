@@ -9,8 +9,8 @@
 //!
 //! | variable | meaning | default | range |
 //! | --- | --- | --- | --- |
-//! | `POOL_ALLOC_LARGE_CACHE_ENTRIES` | freed large mappings kept for reuse | 8 | 0..=8 |
-//! | `POOL_ALLOC_LARGE_CACHE_MB` | cap on the bytes those mappings hold | 64 | 0..=65536 |
+//! | `POOL_ALLOC_LARGE_CACHE_ENTRIES` | freed large mappings kept for reuse | 4 | 0..=8 |
+//! | `POOL_ALLOC_LARGE_CACHE_MB` | cap on the bytes those mappings hold (one mapping at most a quarter) | 32 | 0..=65536 |
 //! | `POOL_ALLOC_SEGMENT_CACHE` | empty 4 MiB segments kept mapped (decommitted) | 16 | 0..=64 |
 
 use crate::os;
@@ -34,8 +34,8 @@ impl Config {
     /// The defaults.
     pub const fn new() -> Self {
         Config {
-            large_cache_entries: 8,
-            large_cache_bytes: 64 << 20,
+            large_cache_entries: 4,
+            large_cache_bytes: 32 << 20,
             segment_cache: 16,
         }
     }
@@ -65,8 +65,8 @@ impl Default for Config {
     }
 }
 
-static LARGE_CACHE_ENTRIES: AtomicUsize = AtomicUsize::new(8);
-static LARGE_CACHE_BYTES: AtomicUsize = AtomicUsize::new(64 << 20);
+static LARGE_CACHE_ENTRIES: AtomicUsize = AtomicUsize::new(4);
+static LARGE_CACHE_BYTES: AtomicUsize = AtomicUsize::new(32 << 20);
 static SEGMENT_CACHE: AtomicUsize = AtomicUsize::new(16);
 static STATE: AtomicU8 = AtomicU8::new(0);
 
@@ -264,7 +264,7 @@ mod tests {
             b"POOL_ALLOC_SEGMENT_CACHE" => Some(b"1000"),
             _ => None,
         });
-        assert_eq!(cfg.large_cache_entries, 8, "malformed value ignored");
+        assert_eq!(cfg.large_cache_entries, 4, "malformed value ignored");
         assert_eq!(cfg.large_cache_bytes, 128 << 20, "good value applied");
         assert_eq!(cfg.segment_cache, 16, "out of range value ignored");
     }

@@ -545,6 +545,7 @@ unsafe fn heap_abandon(heap: *mut Heap) {
     unsafe {
         (*heap).abandoning = true;
         heap_collect(heap);
+        decommit_free_slices(heap);
         let spare = (*heap).spare;
         if !spare.is_null() {
             (*heap).spare = ptr::null_mut();
@@ -595,6 +596,18 @@ pub(crate) unsafe fn heap_collect(heap: *mut Heap) {
     }
 }
 
+/// Decommit the free slices of every segment of `heap`.
+unsafe fn decommit_free_slices(heap: *mut Heap) {
+    // SAFETY: the caller holds the heap; its segments are ours.
+    unsafe {
+        let mut seg = (*heap).segments;
+        while !seg.is_null() {
+            crate::segment::segment_decommit_free(seg);
+            seg = (*seg).next;
+        }
+    }
+}
+
 /// Sweep abandoned heaps: release the slabs remote frees have emptied since
 /// their threads exited. Throttled; called before mapping a new segment.
 pub(crate) fn sweep_abandoned() {
@@ -626,7 +639,9 @@ pub(crate) fn sweep_abandoned() {
                     )
                     .is_ok()
             {
+                (*h).abandoning = true;
                 heap_collect(h);
+                decommit_free_slices(h);
                 (*h).state.store(STATE_ABANDONED, Ordering::Release);
             }
             h = (*h).all_next;
@@ -644,6 +659,7 @@ pub(crate) fn collect_current() {
         unsafe {
             (*heap).abandoning = true; // release the kept slabs too
             heap_collect(heap);
+            decommit_free_slices(heap);
             (*heap).abandoning = false;
             let spare = (*heap).spare;
             if !spare.is_null() {

@@ -264,6 +264,31 @@ unsafe fn segment_release(heap: *mut Heap, seg: *mut Segment) {
     unsafe { segment_give_back(seg) };
 }
 
+/// Decommit the free slices of `seg` that hold touched pages. Returns the
+/// bytes decommitted.
+///
+/// # Safety
+/// * `seg` is a slab segment owned by the caller's heap.
+pub(crate) unsafe fn segment_decommit_free(seg: *mut Segment) -> usize {
+    // SAFETY: the segment is ours; free slices hold no live block.
+    unsafe {
+        let mut todo = (*seg).free_map & (*seg).dirty_map & ALL_USABLE;
+        let mut total = 0;
+        while todo != 0 {
+            let lo = todo.trailing_zeros() as usize;
+            let run = (!(todo >> lo)).trailing_zeros() as usize;
+            let len = run * SLICE_SIZE;
+            os::decommit((seg as *mut u8).add(lo * SLICE_SIZE), len);
+            let mask = run_mask(lo, run);
+            (*seg).dirty_map &= !mask;
+            todo &= !mask;
+            total += len;
+        }
+        GLOBAL.decommitted_bytes.fetch_add(total);
+        total
+    }
+}
+
 /// Decommit an empty segment and cache it, or unmap it.
 ///
 /// # Safety

@@ -11,10 +11,12 @@
 //! formats.
 
 mod counting;
+mod leak;
 mod report;
 pub use report::human_bytes;
 
 pub use counting::{Counting, CountingStats};
+pub use leak::{LeakDetector, LeakLevel, LeakReport, Suspect};
 
 /// Figures for one size class.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
