@@ -1,1 +1,53 @@
-fn main() {}
+//! `pool-alloc-bench`: see `driver` for the subcommands and README.md.
+
+use pool_alloc_bench::driver;
+
+// The installed allocator; `peers::installed_name` mirrors this precedence.
+#[cfg(feature = "global-ours")]
+#[global_allocator]
+static GLOBAL: pool_alloc::PoolAlloc = pool_alloc::PoolAlloc::new();
+
+#[cfg(all(feature = "global-jemalloc", not(feature = "global-ours")))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+#[cfg(all(
+    any(feature = "global-mimalloc", feature = "global-mimalloc-v2"),
+    not(any(feature = "global-ours", feature = "global-jemalloc"))
+))]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[cfg(all(
+    feature = "global-rpmalloc",
+    not(any(
+        feature = "global-ours",
+        feature = "global-jemalloc",
+        feature = "global-mimalloc",
+        feature = "global-mimalloc-v2"
+    ))
+))]
+#[global_allocator]
+static GLOBAL: rpmalloc::RpMalloc = rpmalloc::RpMalloc;
+
+fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let (cmd, rest) = match argv.split_first() {
+        Some((c, r)) => (c.as_str(), r),
+        None => ("help", &[][..]),
+    };
+    let args = driver::Args::parse(rest);
+    let res = match cmd {
+        "run" => driver::run(&args),
+        "inproc" => driver::inproc(&args),
+        "worker" => driver::worker(&args),
+        _ => {
+            println!("{}", driver::usage());
+            Ok(())
+        }
+    };
+    if let Err(e) = res {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}

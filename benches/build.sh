@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds the harness binaries into $CARGO_TARGET_DIR/bench-bins/:
+#   bench-inproc       all peers compiled in (mimalloc v3), nothing installed: the driver
+#   bench-inproc-v2    system + mimalloc v2, for the one-process mode
+#   bench-<peer>       one per allocator, installed as #[global_allocator]
+# A peer that fails to build is skipped with a warning.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target-bench}
+bins=$CARGO_TARGET_DIR/bench-bins
+mkdir -p "$bins"
+cd "$root"
+
+build() { # build NAME FEATURE-ARGS...
+    local name=$1; shift
+    echo "== building $name ($*)" >&2
+    if cargo build --release -p pool-alloc-bench --bin pool-alloc-bench "$@" >&2; then
+        cp -f "$CARGO_TARGET_DIR/release/pool-alloc-bench" "$bins/$name.tmp" && mv -f "$bins/$name.tmp" "$bins/$name"
+    else
+        echo "warning: $name failed to build; it is left out" >&2
+        rm -f "$bins/$name"
+        return 1
+    fi
+}
+
+build bench-inproc || build bench-inproc --no-default-features --features mimalloc,jemalloc \
+    || build bench-inproc --no-default-features || exit 1
+build bench-inproc-v2 --no-default-features --features mimalloc-v2
+for peer in system mimalloc-v3 mimalloc-v2 jemalloc rpmalloc ours; do
+    feature=global-${peer%-v3}
+    build "bench-$peer" --no-default-features --features "$feature"
+done
+echo "$bins"
