@@ -19,7 +19,7 @@ use crate::sync::{AtomicU8, AtomicUsize, Ordering};
 /// Allocator configuration, built in `const` context:
 ///
 /// ```
-/// use pool_alloc::{Config, PoolAlloc};
+/// use alloc_core::{Config, PoolAlloc};
 /// static GLOBAL: PoolAlloc =
 ///     PoolAlloc::with_config(Config::new().large_cache_entries(4).segment_cache(8));
 /// ```

@@ -17,7 +17,7 @@
 use crate::config::{self, Config};
 use crate::os;
 use crate::remote::{Block, DelayedList, Pushed};
-use crate::segment::{segment_give_back, segment_of_slab, slab_alloc, slab_free, Segment};
+use crate::segment::{segment_of_slab, slab_alloc, slab_free, spares_give_back, Segment};
 use crate::size_class::CLASSES;
 use crate::slab::{self, Slab, FLAG_FULL, KIND_CLASS, KIND_LARGE};
 use crate::stats::{ClassCounters, GLOBAL};
@@ -42,8 +42,12 @@ pub(crate) struct Heap {
     pub(crate) delayed: DelayedList,
     /// Segments owned (all of them, full or not).
     pub(crate) segments: *mut Segment,
-    /// One empty segment kept for reuse without a system call.
+    /// Empty segments kept for reuse without a system call (a stack linked
+    /// through `Segment::next`), and how many.
     pub(crate) spare: *mut Segment,
+    pub(crate) spare_count: usize,
+    /// Segments in `segments`.
+    pub(crate) segment_count: usize,
     pub(crate) abandoning: bool,
     pub(crate) state: AtomicU8,
     /// Registry link (push-only list of every heap ever made).
@@ -276,19 +280,45 @@ unsafe fn free_local_slow(heap: *mut Heap, slab: *mut Slab) {
     }
 }
 
-/// A slab has no block outstanding. Keep it if it is its class's only slab
-/// (so churn at the boundary does not map and unmap); otherwise release it.
+/// A slab has no block outstanding. Keep a few empty slabs per class at
+/// the back of its queue (so churn at the boundary neither re-carves nor
+/// faults pages in); release the rest to their segments.
 unsafe fn slab_emptied(heap: *mut Heap, slab: *mut Slab) {
     // SAFETY: as in `free_local_slow`.
     unsafe {
         let c = (*slab).class as usize;
-        if (*heap).current[c] == slab && (*slab).next.is_null() && !(*heap).abandoning {
+        if !(*heap).abandoning && empty_slabs_below(heap, c, slab, KEEP_EMPTY_SLABS) {
             (*slab).idle_since = os::now_ms();
+            queue_remove(heap, slab);
+            queue_push_back(heap, slab);
             return;
         }
         queue_remove(heap, slab);
         (*slab).thread_free.clear_delayed();
         slab_free(heap, slab);
+    }
+}
+
+/// Empty slabs a class queue keeps before releasing more.
+const KEEP_EMPTY_SLABS: usize = 2;
+
+/// Whether class `c`'s queue holds fewer than `limit` empty slabs besides
+/// `except` (a bounded walk of the queue).
+unsafe fn empty_slabs_below(heap: *mut Heap, c: usize, except: *mut Slab, limit: usize) -> bool {
+    // SAFETY: the queue's slabs are live slabs of `heap`, ours.
+    unsafe {
+        let mut n = 0;
+        let mut s = (*heap).current[c];
+        while !s.is_null() && s != empty_slab() {
+            if s != except && (*s).used == 0 {
+                n += 1;
+                if n >= limit {
+                    return false;
+                }
+            }
+            s = (*s).next;
+        }
+        true
     }
 }
 
@@ -546,11 +576,7 @@ unsafe fn heap_abandon(heap: *mut Heap) {
         (*heap).abandoning = true;
         heap_collect(heap);
         decommit_free_slices(heap);
-        let spare = (*heap).spare;
-        if !spare.is_null() {
-            (*heap).spare = ptr::null_mut();
-            segment_give_back(spare);
-        }
+        spares_give_back(heap);
         ABANDONED.fetch_add(1, Ordering::Relaxed);
         (*heap).state.store(STATE_ABANDONED, Ordering::Release);
     }
@@ -661,11 +687,7 @@ pub(crate) fn collect_current() {
             heap_collect(heap);
             decommit_free_slices(heap);
             (*heap).abandoning = false;
-            let spare = (*heap).spare;
-            if !spare.is_null() {
-                (*heap).spare = ptr::null_mut();
-                segment_give_back(spare);
-            }
+            spares_give_back(heap);
         }
     }
     LAST_SWEEP_MS.store(0, Ordering::Relaxed);

@@ -54,7 +54,7 @@ const MIN_ALIGN: usize = 16;
 /// The allocator. Install it with
 ///
 /// ```
-/// use pool_alloc::PoolAlloc;
+/// use alloc_core::PoolAlloc;
 /// #[global_allocator]
 /// static GLOBAL: PoolAlloc = PoolAlloc::new();
 /// # fn main() { let v = vec![1u8; 10]; assert_eq!(v.len(), 10); }

@@ -33,6 +33,8 @@ pub(crate) const SLICES: usize = SEG_SIZE / SLICE_SIZE;
 /// Slices available to slabs (slice 0 holds the header).
 pub(crate) const USABLE_SLICES: usize = SLICES - 1;
 const ALL_USABLE: u64 = !1u64;
+/// Most empty segments a heap keeps committed.
+const MAX_SPARES: usize = 8;
 
 pub(crate) const SEG_KIND_SLABS: u8 = 1;
 pub(crate) const SEG_KIND_LARGE: u8 = 2;
@@ -210,7 +212,8 @@ unsafe fn segment_acquire(heap: *mut Heap) -> *mut Segment {
     unsafe {
         let mut seg = (*heap).spare;
         if !seg.is_null() {
-            (*heap).spare = ptr::null_mut();
+            (*heap).spare = (*seg).next;
+            (*heap).spare_count -= 1;
         } else {
             crate::heap::sweep_abandoned();
             seg = SEGMENT_CACHE.take(|_| true) as *mut Segment;
@@ -235,6 +238,7 @@ unsafe fn segment_acquire(heap: *mut Heap) -> *mut Segment {
             (*s.next).prev = seg;
         }
         (*heap).segments = seg;
+        (*heap).segment_count += 1;
         seg
     }
 }
@@ -255,8 +259,14 @@ unsafe fn segment_release(heap: *mut Heap, seg: *mut Segment) {
         }
         s.next = ptr::null_mut();
         s.prev = ptr::null_mut();
-        if (*heap).spare.is_null() && !(*heap).abandoning {
+        (*heap).segment_count -= 1;
+        // Keep a few empty segments committed: pooled churn empties and
+        // refills segments often, and a decommitted one costs page faults.
+        let keep = (1 + (*heap).segment_count / 4).min(MAX_SPARES);
+        if (*heap).spare_count < keep && !(*heap).abandoning {
+            s.next = (*heap).spare;
             (*heap).spare = seg;
+            (*heap).spare_count += 1;
             return;
         }
     }
@@ -286,6 +296,22 @@ pub(crate) unsafe fn segment_decommit_free(seg: *mut Segment) -> usize {
         }
         GLOBAL.decommitted_bytes.fetch_add(total);
         total
+    }
+}
+
+/// Give back every spare segment of `heap` (decommitted into the cache).
+///
+/// # Safety
+/// * The caller holds `heap`.
+pub(crate) unsafe fn spares_give_back(heap: *mut Heap) {
+    // SAFETY: the spares are empty segments owned by the held heap.
+    unsafe {
+        while !(*heap).spare.is_null() {
+            let seg = (*heap).spare;
+            (*heap).spare = (*seg).next;
+            (*heap).spare_count -= 1;
+            segment_give_back(seg);
+        }
     }
 }
 
