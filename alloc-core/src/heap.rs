@@ -48,6 +48,11 @@ pub(crate) struct Heap {
     pub(crate) spare_count: usize,
     /// Segments in `segments`.
     pub(crate) segment_count: usize,
+    /// Bytes of slabs in use (slices taken by slabs) in `segments`.
+    pub(crate) slab_bytes: usize,
+    /// Bytes of free but dirty (touched, not decommitted) slices in
+    /// `segments`: kept to be reused without page faults, within a budget.
+    pub(crate) dirty_free_bytes: usize,
     pub(crate) abandoning: bool,
     pub(crate) state: AtomicU8,
     /// Registry link (push-only list of every heap ever made).
@@ -718,6 +723,59 @@ pub(crate) fn note_resize(c: usize, old: usize, new: usize) {
         // SAFETY: our own heap; counters are ours to write.
         unsafe {
             (*heap).counters[c].on_resize(old, new);
+        }
+    }
+}
+
+/// Pooled block `p` is handed out for a request touching `touch` bytes from
+/// its start: if trimming is on (`Config::trim_pages`) and a previous
+/// occupant dirtied at least that many pages more, give them back
+/// (`madvise`), so resident memory follows the requested sizes, not the
+/// 1.5x class sizes. Owner thread only (called right after alloc).
+///
+/// # Safety
+/// * `p` is a block of a pooled slab owned by the calling thread's heap,
+///   just allocated, with `touch <= block size`.
+pub(crate) unsafe fn trim_pooled(p: *mut u8, touch: usize) {
+    // SAFETY: the slab is ours (caller contract); the range given back lies
+    // inside the block, beyond the bytes the caller will use.
+    unsafe {
+        let slab = crate::segment::slab_of(p);
+        let start = (*slab).start as usize;
+        let bs = (*slab).block_size as usize;
+        let i = (p as usize - start) / bs;
+        let e = &mut (*slab).extent[i];
+        // +1: the block need not start on a page boundary.
+        let need = (touch.div_ceil(os::PAGE_SIZE) + 1).min(u16::MAX as usize) as u16;
+        let trim = config::trim_pages();
+        if trim != 0 && *e as usize >= need as usize + trim {
+            let from = (p as usize + touch).next_multiple_of(os::PAGE_SIZE);
+            let to = (p as usize + (*e as usize) * os::PAGE_SIZE).min(p as usize + bs)
+                & !(os::PAGE_SIZE - 1);
+            if to > from {
+                os::decommit(from as *mut u8, to - from);
+                GLOBAL.decommitted_bytes.fetch_add(to - from);
+            }
+            *e = need;
+        } else if *e < need {
+            *e = need;
+        }
+    }
+}
+
+/// A pooled block is resized in place to `touch` bytes: widen its extent.
+///
+/// # Safety
+/// * `p` is a live block of a pooled slab, owned by the caller.
+pub(crate) unsafe fn widen_pooled(p: *mut u8, touch: usize) {
+    // SAFETY: each block's extent entry is only written by whoever holds the
+    // block: the allocating owner before handing it out, then its holder.
+    unsafe {
+        let slab = crate::segment::slab_of(p);
+        let i = (p as usize - (*slab).start as usize) / (*slab).block_size as usize;
+        let need = (touch.div_ceil(os::PAGE_SIZE) + 1).min(u16::MAX as usize) as u16;
+        if (*slab).extent[i] < need {
+            (*slab).extent[i] = need;
         }
     }
 }

@@ -27,14 +27,11 @@ fn round_page(n: usize) -> Option<usize> {
     n.checked_add(PAGE_SIZE - 1).map(|v| v & !(PAGE_SIZE - 1))
 }
 
-/// Offset of the user block for alignment `align`.
+/// Offset of the user block for alignment `align` (a power of two): the
+/// header size rounded up to the alignment.
 #[inline]
 fn offset_for(align: usize) -> usize {
-    if align > HEADER_SIZE {
-        align
-    } else {
-        HEADER_SIZE
-    }
+    HEADER_SIZE.next_multiple_of(align)
 }
 
 /// The header of the large block at `p` allocated with alignment `align`.

@@ -45,7 +45,7 @@ pub use config::Config;
 pub use size_class::{CLASSES, POOLED_MAX};
 pub use stats::snapshot;
 
-use size_class::{class_of, class_size, is_pooled};
+use size_class::{class_of, class_of_small, class_size, is_pooled, SMALL_MAX};
 use slab::{KIND_CLASS, KIND_LARGE};
 
 /// Alignment every class block has at least, when the size is rounded to it.
@@ -109,7 +109,12 @@ impl PoolAlloc {
             if need <= POOLED_MAX {
                 // Over-allocate and align inside the block; dealloc finds the
                 // block start from the slab (the Layout says to look).
-                let p = self.alloc_class(class_of(need), size, false);
+                let c = class_of(need);
+                let p = if is_pooled(c) {
+                    self.alloc_pooled(c, size, need, false)
+                } else {
+                    self.alloc_class(c, size, false)
+                };
                 if p.is_null() {
                     return p;
                 }
@@ -131,21 +136,35 @@ impl PoolAlloc {
 
     #[inline]
     fn alloc_class(&self, c: usize, size: usize, zero: bool) -> *mut u8 {
-        if !zero {
-            return heap::alloc_fast(c, size, &self.config);
+        if is_pooled(c) {
+            return self.alloc_pooled(c, size, size, zero);
         }
-        if !is_pooled(c) {
-            let p = heap::alloc_fast(c, size, &self.config);
-            if !p.is_null() {
-                // SAFETY: the block has at least `size` bytes.
-                unsafe { ptr::write_bytes(p, 0, size) };
-            }
-            return p;
-        }
-        let (p, zeroed) = heap::alloc_zeroed_class(c, size, &self.config);
-        if !zeroed && !p.is_null() {
+        let p = heap::alloc_fast(c, size, &self.config);
+        if zero && !p.is_null() {
             // SAFETY: the block has at least `size` bytes.
             unsafe { ptr::write_bytes(p, 0, size) };
+        }
+        p
+    }
+
+    /// A pooled-band block for `req` bytes of which the caller will touch
+    /// the first `touch` (more than `req` when aligning inside the block).
+    #[inline(never)]
+    fn alloc_pooled(&self, c: usize, req: usize, touch: usize, zero: bool) -> *mut u8 {
+        let (p, zeroed) = if zero {
+            heap::alloc_zeroed_class(c, req, &self.config)
+        } else {
+            (heap::alloc_fast(c, req, &self.config), false)
+        };
+        if p.is_null() {
+            return p;
+        }
+        // SAFETY: `p` was just allocated by this thread from a pooled slab
+        // of its heap, and `touch` fits the block.
+        unsafe { heap::trim_pooled(p, touch) };
+        if zero && !zeroed {
+            // SAFETY: the block has at least `touch >= req` bytes.
+            unsafe { ptr::write_bytes(p, 0, req) };
         }
         p
     }
@@ -192,9 +211,11 @@ unsafe impl GlobalAlloc for PoolAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let size = layout.size();
         let align = layout.align();
-        if size <= POOLED_MAX && align <= MIN_ALIGN {
+        if size <= SMALL_MAX && align <= MIN_ALIGN {
             let rounded = (size + align - 1) & !(align - 1);
-            heap::alloc_fast(class_of(rounded), size, &self.config)
+            heap::alloc_fast(class_of_small(rounded), size, &self.config)
+        } else if size <= POOLED_MAX && align <= MIN_ALIGN {
+            self.alloc_pooled(class_of(size), size, size, false)
         } else {
             self.alloc_general(size, align, false)
         }
@@ -237,6 +258,9 @@ unsafe impl GlobalAlloc for PoolAlloc {
                     let c = (*slab).class as usize;
                     let rounded = (new_size + align - 1) & !(align - 1);
                     if rounded <= class_size(c) && (c == 0 || rounded > class_size(c - 1)) {
+                        if is_pooled(c) && new_size > layout.size() {
+                            heap::widen_pooled(ptr, new_size);
+                        }
                         heap::note_resize(c, layout.size(), new_size);
                         return ptr;
                     }

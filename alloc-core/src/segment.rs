@@ -17,7 +17,7 @@
 use crate::cache::SlotCache;
 use crate::heap::Heap;
 use crate::os;
-use crate::size_class::{class_size, slab_slices};
+use crate::size_class::{class_size, is_pooled, slab_slices};
 use crate::slab::{Slab, KIND_CLASS};
 use crate::stats::GLOBAL;
 use core::ptr;
@@ -67,6 +67,14 @@ pub(crate) const HEADER_SIZE: usize =
     core::mem::size_of::<Segment>().div_ceil(os::PAGE_SIZE) * os::PAGE_SIZE;
 
 const _: () = assert!(HEADER_SIZE <= SLICE_SIZE);
+const _: () = {
+    let mut c = crate::size_class::SMALL_CLASSES;
+    while c < crate::size_class::CLASSES {
+        let blocks = slab_slices(c) * SLICE_SIZE / crate::size_class::CLASS_SIZES[c] as usize;
+        assert!(blocks <= crate::slab::MAX_POOLED_BLOCKS);
+        c += 1;
+    }
+};
 const _: () = assert!(core::mem::size_of::<Slab>().is_multiple_of(8));
 
 /// Empty segments kept mapped but decommitted, for any heap to take.
@@ -150,6 +158,8 @@ unsafe fn slab_init(seg: *mut Segment, i: usize, n: usize, c: usize) -> *mut Sla
         debug_assert_eq!(s.free_map & mask, mask, "slices not free");
         s.free_map &= !mask;
         let fresh = s.dirty_map & mask == 0;
+        (*s.heap).dirty_free_bytes -= slices_bytes(s.dirty_map & mask);
+        (*s.heap).slab_bytes += n * SLICE_SIZE;
         s.dirty_map |= mask;
         let size = class_size(c);
         let slab = (seg as *mut Slab).add(i);
@@ -172,6 +182,15 @@ unsafe fn slab_init(seg: *mut Segment, i: usize, n: usize, c: usize) -> *mut Sla
         sl.next = ptr::null_mut();
         sl.prev = ptr::null_mut();
         sl.idle_since = 0;
+        if is_pooled(c) {
+            // Fresh slices are clean; reused ones may be dirty anywhere.
+            let e = if fresh {
+                0
+            } else {
+                size.div_ceil(os::PAGE_SIZE) as u16
+            };
+            sl.extent = [e; crate::slab::MAX_POOLED_BLOCKS];
+        }
         for k in 1..n {
             (*slab.add(k)).slab_offset = (k * core::mem::size_of::<Slab>()) as u32;
         }
@@ -195,13 +214,34 @@ pub(crate) unsafe fn slab_free(heap: *mut Heap, slab: *mut Slab) -> bool {
         let c = (*slab).class as usize;
         (*slab).kind = 0;
         crate::stats::bump(&(*heap).slabs[c], u64::MAX); // -1
-        (*seg).free_map |= run_mask(i, n);
+        let mask = run_mask(i, n);
+        (*seg).free_map |= mask;
+        (*heap).slab_bytes -= n * SLICE_SIZE;
+        (*heap).dirty_free_bytes += n * SLICE_SIZE;
+        // Free dirty memory past the budget goes back to the OS now.
+        if (*heap).dirty_free_bytes > dirty_budget(heap) {
+            os::decommit((seg as *mut u8).add(i * SLICE_SIZE), n * SLICE_SIZE);
+            GLOBAL.decommitted_bytes.fetch_add(n * SLICE_SIZE);
+            (*seg).dirty_map &= !mask;
+            (*heap).dirty_free_bytes -= n * SLICE_SIZE;
+        }
         if (*seg).free_map == ALL_USABLE {
             segment_release(heap, seg);
             return true;
         }
         false
     }
+}
+
+fn slices_bytes(map: u64) -> usize {
+    (map & ALL_USABLE).count_ones() as usize * SLICE_SIZE
+}
+
+/// Free-but-dirty bytes a heap keeps in its segments: a sixteenth of its
+/// slab bytes, at least 4 MiB. Past it, released slabs are decommitted.
+unsafe fn dirty_budget(heap: *mut Heap) -> usize {
+    // SAFETY: the caller holds the heap.
+    unsafe { ((*heap).slab_bytes / 16).max(4 << 20) }
 }
 
 /// Get an empty segment for `heap`: its spare, a cached one, or a new
@@ -232,6 +272,7 @@ unsafe fn segment_acquire(heap: *mut Heap) -> *mut Segment {
         s.kind = SEG_KIND_SLABS;
         s.heap = heap;
         s.free_map = ALL_USABLE;
+        (*heap).dirty_free_bytes += slices_bytes(s.dirty_map);
         s.prev = ptr::null_mut();
         s.next = (*heap).segments;
         if !s.next.is_null() {
@@ -260,6 +301,7 @@ unsafe fn segment_release(heap: *mut Heap, seg: *mut Segment) {
         s.next = ptr::null_mut();
         s.prev = ptr::null_mut();
         (*heap).segment_count -= 1;
+        (*heap).dirty_free_bytes -= slices_bytes(s.dirty_map);
         // Keep a few empty segments committed: pooled churn empties and
         // refills segments often, and a decommitted one costs page faults.
         let keep = (1 + (*heap).segment_count / 4).min(MAX_SPARES);
@@ -294,6 +336,7 @@ pub(crate) unsafe fn segment_decommit_free(seg: *mut Segment) -> usize {
             todo &= !mask;
             total += len;
         }
+        (*(*seg).heap).dirty_free_bytes -= total;
         GLOBAL.decommitted_bytes.fetch_add(total);
         total
     }

@@ -81,7 +81,9 @@ const fn build_sizes() -> [u32; CLASSES] {
 
 /// Block size of each class.
 pub(crate) static CLASS_SIZE: [u32; CLASSES] = build_sizes();
-const SIZES: [u32; CLASSES] = build_sizes();
+/// Block sizes, for `const` contexts.
+pub(crate) const CLASS_SIZES: [u32; CLASSES] = build_sizes();
+const SIZES: [u32; CLASSES] = CLASS_SIZES;
 
 const SMALL_TABLE_LEN: usize = SMALL_MAX / 8 + 1;
 
@@ -130,6 +132,12 @@ pub(crate) fn class_of(size: usize) -> usize {
     } else {
         class_of_pooled(size)
     }
+}
+
+/// The class serving `size <= SMALL_MAX` bytes: one table load.
+#[inline(always)]
+pub(crate) fn class_of_small(size: usize) -> usize {
+    SMALL_TABLE[(size + 7) >> 3] as usize
 }
 
 #[inline]

@@ -59,7 +59,14 @@ pub(crate) struct Slab {
     pub(crate) prev: *mut Slab,
     /// Coarse time (ms) the slab became completely free; 0 while in use.
     pub(crate) idle_since: u64,
+    /// Pooled slabs: per block, pages from the block start that may be
+    /// touched (dirty). Lets the allocator give back a reused block's tail
+    /// that a previous, larger occupant touched (see `trim_pooled`).
+    pub(crate) extent: [u16; MAX_POOLED_BLOCKS],
 }
+
+/// Most blocks a pooled slab holds (the 4 KiB class in one 64 KiB slice).
+pub(crate) const MAX_POOLED_BLOCKS: usize = 16;
 
 impl Slab {
     #[cfg(not(loom))]
@@ -83,6 +90,7 @@ impl Slab {
             next: ptr::null_mut(),
             prev: ptr::null_mut(),
             idle_since: 0,
+            extent: [0; MAX_POOLED_BLOCKS],
         }
     }
 }
