@@ -25,286 +25,42 @@
 
 #![warn(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
+#![cfg_attr(loom, allow(dead_code))]
 
+// `--cfg loom` builds compile only the lock-free modules and their models
+// (loom's atomics are not `const`, so the allocator's statics cannot be built
+// with them).
 mod cache;
-pub mod config;
-mod heap;
-mod large;
-mod os;
 mod remote;
-mod segment;
-pub mod size_class;
-mod slab;
-mod stats;
 mod sync;
 
-use core::alloc::{GlobalAlloc, Layout};
-use core::ptr;
+#[cfg(all(test, loom))]
+mod loom_tests;
 
+#[cfg(not(loom))]
+pub mod config;
+#[cfg(not(loom))]
+mod heap;
+#[cfg(not(loom))]
+mod large;
+#[cfg(not(loom))]
+mod os;
+#[cfg(not(loom))]
+mod pool;
+#[cfg(not(loom))]
+mod segment;
+#[cfg(not(loom))]
+pub mod size_class;
+#[cfg(not(loom))]
+mod slab;
+#[cfg(not(loom))]
+mod stats;
+
+#[cfg(not(loom))]
 pub use config::Config;
+#[cfg(not(loom))]
+pub use pool::{usable_size, PoolAlloc};
+#[cfg(not(loom))]
 pub use size_class::{CLASSES, POOLED_MAX};
+#[cfg(not(loom))]
 pub use stats::snapshot;
-
-use size_class::{class_of, class_of_small, class_size, is_pooled, SMALL_MAX};
-use slab::{KIND_CLASS, KIND_LARGE};
-
-/// Alignment every class block has at least, when the size is rounded to it.
-const MIN_ALIGN: usize = 16;
-
-/// The allocator. Install it with
-///
-/// ```
-/// use alloc_core::PoolAlloc;
-/// #[global_allocator]
-/// static GLOBAL: PoolAlloc = PoolAlloc::new();
-/// # fn main() { let v = vec![1u8; 10]; assert_eq!(v.len(), 10); }
-/// ```
-///
-/// It can also be called directly through `GlobalAlloc`; every `PoolAlloc`
-/// value shares the same process-wide pools.
-pub struct PoolAlloc {
-    config: Config,
-}
-
-impl PoolAlloc {
-    /// The allocator with the default configuration.
-    pub const fn new() -> Self {
-        PoolAlloc {
-            config: Config::new(),
-        }
-    }
-
-    /// The allocator with `config` (used if this is the first `PoolAlloc`
-    /// to allocate in the process; environment variables override it).
-    pub const fn with_config(config: Config) -> Self {
-        PoolAlloc { config }
-    }
-
-    /// A snapshot of the allocator's statistics.
-    pub fn snapshot(&self) -> alloc_stats::Snapshot {
-        stats::snapshot()
-    }
-
-    /// Collect this thread's pending frees, release its empty slabs and
-    /// spare segment, sweep exited threads' heaps, and give back cached
-    /// large mappings. Returns the bytes of large mappings unmapped.
-    pub fn collect(&self) -> usize {
-        heap::collect_current();
-        large::flush_cache()
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn alloc_general(&self, size: usize, align: usize, zero: bool) -> *mut u8 {
-        if size <= POOLED_MAX && align <= segment::SLICE_SIZE {
-            let rounded = (size + align - 1) & !(align - 1);
-            if rounded <= POOLED_MAX {
-                let c = class_of(rounded);
-                if class_size(c).is_multiple_of(align) {
-                    return self.alloc_class(c, size, zero);
-                }
-            }
-        }
-        if let Some(need) = size.checked_add(align) {
-            if need <= POOLED_MAX {
-                // Over-allocate and align inside the block; dealloc finds the
-                // block start from the slab (the Layout says to look).
-                let c = class_of(need);
-                let p = if is_pooled(c) {
-                    self.alloc_pooled(c, size, need, false)
-                } else {
-                    self.alloc_class(c, size, false)
-                };
-                if p.is_null() {
-                    return p;
-                }
-                let q = ((p as usize + align - 1) & !(align - 1)) as *mut u8;
-                if zero {
-                    // SAFETY: `q..q+size` lies inside the block `p..p+need`.
-                    unsafe { ptr::write_bytes(q, 0, size) };
-                }
-                return q;
-            }
-        }
-        let (p, zeroed) = large::alloc(size, align, &self.config);
-        if zero && !zeroed && !p.is_null() {
-            // SAFETY: the block has at least `size` bytes.
-            unsafe { ptr::write_bytes(p, 0, size) };
-        }
-        p
-    }
-
-    #[inline]
-    fn alloc_class(&self, c: usize, size: usize, zero: bool) -> *mut u8 {
-        if is_pooled(c) {
-            return self.alloc_pooled(c, size, size, zero);
-        }
-        let p = heap::alloc_fast(c, size, &self.config);
-        if zero && !p.is_null() {
-            // SAFETY: the block has at least `size` bytes.
-            unsafe { ptr::write_bytes(p, 0, size) };
-        }
-        p
-    }
-
-    /// A pooled-band block for `req` bytes of which the caller will touch
-    /// the first `touch` (more than `req` when aligning inside the block).
-    #[inline(never)]
-    fn alloc_pooled(&self, c: usize, req: usize, touch: usize, zero: bool) -> *mut u8 {
-        let (p, zeroed) = if zero {
-            heap::alloc_zeroed_class(c, req, &self.config)
-        } else {
-            (heap::alloc_fast(c, req, &self.config), false)
-        };
-        if p.is_null() {
-            return p;
-        }
-        // SAFETY: `p` was just allocated by this thread from a pooled slab
-        // of its heap, and `touch` fits the block.
-        unsafe { heap::trim_pooled(p, touch) };
-        if zero && !zeroed {
-            // SAFETY: the block has at least `touch >= req` bytes.
-            unsafe { ptr::write_bytes(p, 0, req) };
-        }
-        p
-    }
-
-    /// Free a block allocated with alignment above `MIN_ALIGN`.
-    #[cold]
-    #[inline(never)]
-    unsafe fn dealloc_general(&self, p: *mut u8, size: usize, align: usize) {
-        if align >= segment::SEG_SIZE {
-            // SAFETY: a large block allocated with this alignment.
-            unsafe { large::free(large::header_of(p, align)) };
-            return;
-        }
-        // SAFETY: `p` is live (caller contract): its slab descriptor is
-        // valid; for class slabs the block start is found by division since
-        // `p` may point inside an over-allocated block.
-        unsafe {
-            let slab = segment::slab_of(p);
-            let block = if (*slab).kind == KIND_CLASS {
-                let start = (*slab).start as usize;
-                let bs = (*slab).block_size as usize;
-                (start + (p as usize - start) / bs * bs) as *mut u8
-            } else {
-                p
-            };
-            heap::free(block, size);
-        }
-    }
-}
-
-impl Default for PoolAlloc {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-// SAFETY: every block handed out is exclusively the caller's until freed,
-// at least `layout.size()` bytes long and aligned to `layout.align()`
-// (class blocks: slabs start 64 KiB-aligned and the size is rounded to the
-// alignment, or the block is over-allocated and aligned inside; large
-// blocks: the mapping is placed at the alignment). Failures return null.
-unsafe impl GlobalAlloc for PoolAlloc {
-    #[inline]
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let size = layout.size();
-        let align = layout.align();
-        if size <= SMALL_MAX && align <= MIN_ALIGN {
-            let rounded = (size + align - 1) & !(align - 1);
-            heap::alloc_fast(class_of_small(rounded), size, &self.config)
-        } else if size <= POOLED_MAX && align <= MIN_ALIGN {
-            self.alloc_pooled(class_of(size), size, size, false)
-        } else {
-            self.alloc_general(size, align, false)
-        }
-    }
-
-    #[inline]
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let size = layout.size();
-        let align = layout.align();
-        if size <= POOLED_MAX && align <= MIN_ALIGN {
-            let rounded = (size + align - 1) & !(align - 1);
-            self.alloc_class(class_of(rounded), size, true)
-        } else {
-            self.alloc_general(size, align, true)
-        }
-    }
-
-    #[inline]
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if layout.align() <= MIN_ALIGN {
-            // SAFETY: caller contract: `ptr` is a live block of ours, and with
-            // this alignment it is the block start.
-            unsafe { heap::free(ptr, layout.size()) }
-        } else {
-            // SAFETY: caller contract as above.
-            unsafe { self.dealloc_general(ptr, layout.size(), layout.align()) }
-        }
-    }
-
-    #[inline]
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let align = layout.align();
-        if align <= MIN_ALIGN {
-            // SAFETY: `ptr` is live (caller contract), so its descriptor is
-            // valid and its constant fields can be read by any thread.
-            unsafe {
-                let slab = segment::slab_of(ptr);
-                let kind = (*slab).kind;
-                if kind == KIND_CLASS {
-                    let c = (*slab).class as usize;
-                    let rounded = (new_size + align - 1) & !(align - 1);
-                    if rounded <= class_size(c) && (c == 0 || rounded > class_size(c - 1)) {
-                        if is_pooled(c) && new_size > layout.size() {
-                            heap::widen_pooled(ptr, new_size);
-                        }
-                        heap::note_resize(c, layout.size(), new_size);
-                        return ptr;
-                    }
-                } else if kind == KIND_LARGE && new_size > POOLED_MAX {
-                    let q = large::realloc(ptr, align, new_size);
-                    if !q.is_null() {
-                        return q;
-                    }
-                }
-            }
-        }
-        // SAFETY: caller contract: `new_size` rounded to `align` fits isize.
-        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, align) };
-        // SAFETY: a valid non-zero layout (caller contract).
-        let q = unsafe { self.alloc(new_layout) };
-        if !q.is_null() {
-            // SAFETY: both blocks are live and distinct; copy the smaller size.
-            unsafe {
-                ptr::copy_nonoverlapping(ptr, q, layout.size().min(new_size));
-                self.dealloc(ptr, layout);
-            }
-        }
-        q
-    }
-}
-
-/// Usable bytes of the block at `ptr` allocated with `layout` (at least
-/// `layout.size()`).
-///
-/// # Safety
-/// * `ptr` is a live block allocated by `PoolAlloc` with `layout`.
-pub unsafe fn usable_size(ptr: *mut u8, layout: Layout) -> usize {
-    // SAFETY: caller contract.
-    unsafe {
-        if layout.align() >= segment::SEG_SIZE {
-            return large::usable_size(ptr, layout.align());
-        }
-        let slab = segment::slab_of(ptr);
-        if (*slab).kind == KIND_LARGE {
-            large::usable_size(ptr, layout.align())
-        } else if layout.align() <= MIN_ALIGN {
-            (*slab).block_size as usize
-        } else {
-            layout.size()
-        }
-    }
-}

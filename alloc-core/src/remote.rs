@@ -212,6 +212,12 @@ impl ThreadFree {
 pub(crate) struct DelayedList(AtomicUsize);
 
 impl DelayedList {
+    /// An empty list (heaps get theirs zeroed from a fresh mapping).
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        DelayedList(AtomicUsize::new(0))
+    }
+
     /// # Safety
     /// * `block` is owned by the caller and handed over with this call.
     pub(crate) unsafe fn push(&self, block: *mut Block) {

@@ -7,6 +7,7 @@
 pub(crate) use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 #[cfg(loom)]
+#[allow(unused_imports)] // the models use a subset
 pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 /// Spin-wait hint for the rare waits on slow paths (a remote freeer finishing

@@ -1,0 +1,312 @@
+//! loom models of the lock-free structures (`--cfg loom` only).
+//!
+//! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p alloc-core
+//! --lib --release --target-dir target/loom` (see `scripts/loom.sh`).
+//!
+//! Every racing operation runs in a spawned thread; the main thread only
+//! sets up, joins and checks (loom issue #392). Each model also runs
+//! against a copy of its structure with a seeded bug, expected to fail, so
+//! a model that checks nothing is caught.
+//!
+//! Covered: the remote-free stack (`ThreadFree`: many pushers, owner takes
+//! all), the delayed hand-off protocol of full slabs (remote claim vs owner
+//! un-full), the heap's delayed list (`DelayedList`) and the mapping cache
+//! (`SlotCache`).
+
+use crate::cache::SlotCache;
+use crate::remote::{Block, DelayedList, Pushed, ThreadFree, NO_DELAYED};
+use crate::sync::{AtomicUsize, Ordering};
+use loom::sync::Arc;
+use loom::thread;
+use std::ptr;
+
+fn new_block() -> usize {
+    Box::into_raw(Box::new(Block {
+        next: ptr::null_mut(),
+    })) as usize
+}
+
+/// Walk a list, returning its nodes (and freeing nothing: blocks are
+/// reclaimed by `free_blocks`).
+fn list(mut b: *mut Block) -> Vec<usize> {
+    let mut v = Vec::new();
+    while !b.is_null() {
+        v.push(b as usize);
+        // SAFETY: nodes are live boxes made by `new_block`.
+        b = unsafe { (*b).next };
+    }
+    v
+}
+
+fn free_blocks(v: &[usize]) {
+    for &b in v {
+        // SAFETY: each block was made by `new_block` and is freed once (the
+        // caller checked there are no duplicates).
+        drop(unsafe { Box::from_raw(b as *mut Block) });
+    }
+}
+
+fn assert_exactly_once(seen: &mut Vec<usize>, expected: &[usize]) {
+    seen.sort_unstable();
+    let mut want = expected.to_vec();
+    want.sort_unstable();
+    assert_eq!(*seen, want, "every block exactly once");
+}
+
+/// A multi-producer, take-all list.
+trait TakeAll: Send + Sync + 'static {
+    fn make() -> Self;
+    /// # Safety
+    /// `b` is an owned block handed over.
+    unsafe fn push_block(&self, b: *mut Block);
+    fn take(&self) -> *mut Block;
+}
+
+impl TakeAll for ThreadFree {
+    fn make() -> Self {
+        ThreadFree::new()
+    }
+    unsafe fn push_block(&self, b: *mut Block) {
+        // SAFETY: forwarded.
+        let r = unsafe { self.push(b) };
+        assert_eq!(r, Pushed::Done, "never full in this model");
+    }
+    fn take(&self) -> *mut Block {
+        self.take_all()
+    }
+}
+
+impl TakeAll for DelayedList {
+    fn make() -> Self {
+        DelayedList::new()
+    }
+    unsafe fn push_block(&self, b: *mut Block) {
+        // SAFETY: forwarded.
+        unsafe { self.push(b) }
+    }
+    fn take(&self) -> *mut Block {
+        self.take_all()
+    }
+}
+
+/// Seeded bug: take-all as a load and a separate store (not one atomic
+/// swap): a push between them is lost.
+struct LoadStoreList(AtomicUsize);
+
+impl TakeAll for LoadStoreList {
+    fn make() -> Self {
+        LoadStoreList(AtomicUsize::new(0))
+    }
+    unsafe fn push_block(&self, b: *mut Block) {
+        let mut cur = self.0.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: we own `b` until published.
+            unsafe { (*b).next = cur as *mut Block };
+            match self
+                .0
+                .compare_exchange(cur, b as usize, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(now) => cur = now,
+            }
+        }
+    }
+    fn take(&self) -> *mut Block {
+        let v = self.0.load(Ordering::Acquire);
+        self.0.store(0, Ordering::Release); // BUG
+        v as *mut Block
+    }
+}
+
+/// Two threads push, the owner takes concurrently; nothing lost or doubled.
+fn model_push_take<L: TakeAll>() {
+    loom::model(|| {
+        let l = Arc::new(L::make());
+        let blocks = [new_block(), new_block()];
+        let pushers: Vec<_> = blocks
+            .iter()
+            .map(|&b| {
+                let l = Arc::clone(&l);
+                // SAFETY: each thread hands over its own block.
+                thread::spawn(move || unsafe { l.push_block(b as *mut Block) })
+            })
+            .collect();
+        let owner = {
+            let l = Arc::clone(&l);
+            thread::spawn(move || list(l.take()))
+        };
+        for p in pushers {
+            p.join().unwrap();
+        }
+        let mut seen = owner.join().unwrap();
+        seen.extend(list(l.take()));
+        assert_exactly_once(&mut seen, &blocks);
+        free_blocks(&blocks);
+    });
+}
+
+#[test]
+fn thread_free_many_pushers_owner_takes_all() {
+    model_push_take::<ThreadFree>();
+}
+
+#[test]
+fn delayed_list_many_pushers_owner_takes_all() {
+    model_push_take::<DelayedList>();
+}
+
+#[test]
+#[should_panic(expected = "every block exactly once")]
+fn seeded_bug_take_all_without_swap_loses_blocks() {
+    model_push_take::<LoadStoreList>();
+}
+
+/// The delayed hand-off: the owner marks the slab full while a remote
+/// thread frees a block of it; then the owner leaves the full state and
+/// collects. The block must end up exactly once on the slab's stack, in
+/// the owner's hands, or on the heap's delayed list; the owner must never
+/// leave `clear_delayed` while a hand-off is in flight.
+fn model_delayed(buggy_clear: bool) {
+    loom::model(move || {
+        let tf = Arc::new(ThreadFree::new());
+        let heap = Arc::new(DelayedList::new());
+        let b = new_block();
+        let remote = {
+            let (tf, heap) = (Arc::clone(&tf), Arc::clone(&heap));
+            thread::spawn(move || {
+                let blk = b as *mut Block;
+                // SAFETY: the remote thread owns `blk` and hands it over.
+                unsafe {
+                    if tf.push(blk) == Pushed::Delayed {
+                        heap.push(blk);
+                        tf.finish_delayed();
+                    }
+                }
+            })
+        };
+        let owner = {
+            let (tf, heap) = (Arc::clone(&tf), Arc::clone(&heap));
+            thread::spawn(move || {
+                let mut got = list(tf.try_mark_full());
+                // ... later the owner learns of space and un-fulls the slab.
+                got.extend(list(heap.take_all()));
+                if buggy_clear {
+                    // Seeded bug: no wait for an in-flight hand-off.
+                    assert_ne!(
+                        tf.state(),
+                        crate::remote::DELAYED_FREEING,
+                        "hand-off in flight"
+                    );
+                } else {
+                    tf.clear_delayed();
+                    assert_eq!(tf.state(), NO_DELAYED, "hand-off in flight");
+                }
+                got.extend(list(tf.take_all()));
+                got
+            })
+        };
+        remote.join().unwrap();
+        let mut seen = owner.join().unwrap();
+        seen.extend(list(heap.take_all()));
+        seen.extend(list(tf.take_all()));
+        assert_exactly_once(&mut seen, &[b]);
+        free_blocks(&[b]);
+    });
+}
+
+#[test]
+fn delayed_handoff_never_loses_a_block() {
+    model_delayed(false);
+}
+
+#[test]
+#[should_panic(expected = "hand-off in flight")]
+fn seeded_bug_unfull_without_waiting_sees_handoff_in_flight() {
+    model_delayed(true);
+}
+
+/// A bounded cache of mappings: two threads put, one takes; every value
+/// comes out exactly once.
+trait Slots: Send + Sync + 'static {
+    fn make() -> Self;
+    fn put_v(&self, v: usize) -> bool;
+    fn take_v(&self) -> usize;
+}
+
+impl Slots for SlotCache<2> {
+    fn make() -> Self {
+        SlotCache::new()
+    }
+    fn put_v(&self, v: usize) -> bool {
+        self.put(v, 2)
+    }
+    fn take_v(&self) -> usize {
+        self.take(|_| true)
+    }
+}
+
+/// Seeded bug: put checks a slot is empty, then stores (no CAS).
+struct RacySlots([AtomicUsize; 2]);
+
+impl Slots for RacySlots {
+    fn make() -> Self {
+        RacySlots([AtomicUsize::new(0), AtomicUsize::new(0)])
+    }
+    fn put_v(&self, v: usize) -> bool {
+        for s in &self.0 {
+            if s.load(Ordering::Acquire) == 0 {
+                s.store(v, Ordering::Release); // BUG
+                return true;
+            }
+        }
+        false
+    }
+    fn take_v(&self) -> usize {
+        for s in &self.0 {
+            let v = s.load(Ordering::Acquire);
+            if v != 0
+                && s.compare_exchange(v, 0, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return v;
+            }
+        }
+        0
+    }
+}
+
+fn model_slots<S: Slots>() {
+    loom::model(|| {
+        let c = Arc::new(S::make());
+        let putters: Vec<_> = [8usize, 16]
+            .into_iter()
+            .map(|v| {
+                let c = Arc::clone(&c);
+                thread::spawn(move || assert!(c.put_v(v), "two slots fit two values"))
+            })
+            .collect();
+        let taker = {
+            let c = Arc::clone(&c);
+            thread::spawn(move || c.take_v())
+        };
+        for p in putters {
+            p.join().unwrap();
+        }
+        let mut seen: Vec<usize> = vec![taker.join().unwrap()];
+        seen.push(c.take_v());
+        seen.push(c.take_v());
+        seen.retain(|&v| v != 0);
+        assert_exactly_once(&mut seen, &[8, 16]);
+    });
+}
+
+#[test]
+fn slot_cache_put_take_exactly_once() {
+    model_slots::<SlotCache<2>>();
+}
+
+#[test]
+#[should_panic(expected = "every block exactly once")]
+fn seeded_bug_slot_put_without_cas_loses_values() {
+    model_slots::<RacySlots>();
+}
