@@ -193,41 +193,58 @@ fn init_slow() {
 
 /// Apply environment overrides to `cfg`, reporting bad values on stderr.
 /// `get` reads a variable (a parameter so tests and fuzzing can drive it).
-pub fn apply_env(
+pub fn apply_env(cfg: Config, get: impl Fn(&core::ffi::CStr) -> Option<&'static [u8]>) -> Config {
+    apply_env_reporting(cfg, get, |parts| os::write_stderr(parts))
+}
+
+/// As [`apply_env`], handing each warning (as byte pieces) to `report`.
+pub fn apply_env_reporting(
     mut cfg: Config,
     get: impl Fn(&core::ffi::CStr) -> Option<&'static [u8]>,
+    mut report: impl FnMut(&[&[u8]]),
 ) -> Config {
-    if let Some(v) = get(c"POOL_ALLOC_LARGE_CACHE_ENTRIES") {
-        if let Some(n) = parse_in(v, 0, 8, "POOL_ALLOC_LARGE_CACHE_ENTRIES") {
-            cfg.large_cache_entries = n as usize;
-        }
+    let mut read = |name: &core::ffi::CStr, hi: u64| -> Option<u64> {
+        let v = get(name)?;
+        let var = name.to_str().unwrap_or("?");
+        parse_in(v, 0, hi, var, &mut report)
+    };
+    if let Some(n) = read(c"POOL_ALLOC_LARGE_CACHE_ENTRIES", 8) {
+        cfg.large_cache_entries = n as usize;
     }
-    if let Some(v) = get(c"POOL_ALLOC_LARGE_CACHE_MB") {
-        if let Some(n) = parse_in(v, 0, 65536, "POOL_ALLOC_LARGE_CACHE_MB") {
-            cfg.large_cache_bytes = (n as usize) << 20;
-        }
+    if let Some(n) = read(c"POOL_ALLOC_LARGE_CACHE_MB", 65536) {
+        cfg.large_cache_bytes = (n as usize) << 20;
     }
-    if let Some(v) = get(c"POOL_ALLOC_SEGMENT_CACHE") {
-        if let Some(n) = parse_in(v, 0, 64, "POOL_ALLOC_SEGMENT_CACHE") {
-            cfg.segment_cache = n as usize;
-        }
+    if let Some(n) = read(c"POOL_ALLOC_SEGMENT_CACHE", 64) {
+        cfg.segment_cache = n as usize;
     }
-    if let Some(v) = get(c"POOL_ALLOC_TRIM_PAGES") {
-        if let Some(n) = parse_in(v, 0, 256, "POOL_ALLOC_TRIM_PAGES") {
-            cfg.trim_pages = n as usize;
-        }
+    if let Some(n) = read(c"POOL_ALLOC_TRIM_PAGES", 256) {
+        cfg.trim_pages = n as usize;
     }
     cfg
 }
 
-fn parse_in(v: &[u8], lo: u64, hi: u64, name: &str) -> Option<u64> {
+fn parse_in(
+    v: &[u8],
+    lo: u64,
+    hi: u64,
+    name: &str,
+    report: &mut impl FnMut(&[&[u8]]),
+) -> Option<u64> {
     match parse_u64(v) {
         Some(n) if n >= lo && n <= hi => Some(n),
         _ => {
             let mut a = [0u8; 20];
             let mut b = [0u8; 20];
-            let shown = &v[..v.len().min(64)];
-            os::write_stderr(&[
+            // Show at most 64 bytes, non-printable ones as '?'.
+            let mut shown_buf = [b'?'; 64];
+            let shown = &mut shown_buf[..v.len().min(64)];
+            for (d, &b) in shown.iter_mut().zip(v) {
+                if b.is_ascii_graphic() || b == b' ' {
+                    *d = b;
+                }
+            }
+            let shown = &*shown;
+            report(&[
                 b"pool-alloc: ignoring ",
                 name.as_bytes(),
                 b"=\"",

@@ -182,6 +182,12 @@ pub(crate) const fn slab_slices(c: usize) -> usize {
     }
 }
 
+/// The class serving `size` bytes (aligned to at most 16), or `None` above
+/// the pooled band (a large block).
+pub fn class_for_size(size: usize) -> Option<usize> {
+    (size <= POOLED_MAX).then(|| class_of(size))
+}
+
 /// The public description of a class, for stats and docs.
 pub fn class_block_size(c: usize) -> Option<usize> {
     SIZES.get(c).map(|&s| s as usize)
