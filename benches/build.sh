@@ -12,6 +12,26 @@ bins=$CARGO_TARGET_DIR/bench-bins
 mkdir -p "$bins"
 cd "$root"
 
+# BENCH_REV=<rev>: build our allocator from that commit (a `git archive`
+# snapshot under $CARGO_TARGET_DIR/snapshot), with the harness (benches/) and
+# Cargo.lock of this work tree; otherwise build the work tree as it is.
+if [ -n "${BENCH_REV:-}" ]; then
+    rev=$(git rev-parse --short "$BENCH_REV")
+    snap=$CARGO_TARGET_DIR/snapshot
+    rm -rf "$snap" && mkdir -p "$snap"
+    git archive "$rev" | tar -x -C "$snap"
+    rm -rf "$snap/benches" && cp -r "$here" "$snap/benches" && rm -rf "$snap/benches/results"
+    cp Cargo.lock "$snap/Cargo.lock"
+    cd "$snap"
+    built_from=$rev
+else
+    built_from=$(git rev-parse --short HEAD)
+    if [ -n "$(git status --porcelain -- src alloc-core alloc-stats Cargo.toml)" ]; then
+        built_from="$built_from+dirty"
+    fi
+fi
+echo "== our allocator: $built_from" >&2
+
 build() { # build NAME FEATURE-ARGS...
     local name=$1; shift
     echo "== building $name ($*)" >&2
@@ -31,4 +51,5 @@ for peer in system mimalloc-v3 mimalloc-v2 jemalloc rpmalloc ours; do
     feature=global-${peer%-v3}
     build "bench-$peer" --no-default-features --features "$feature"
 done
+echo "$built_from" > "$bins/commit.txt"
 echo "$bins"

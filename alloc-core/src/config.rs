@@ -194,7 +194,7 @@ fn init_slow() {
 /// Apply environment overrides to `cfg`, reporting bad values on stderr.
 /// `get` reads a variable (a parameter so tests and fuzzing can drive it).
 pub fn apply_env(cfg: Config, get: impl Fn(&core::ffi::CStr) -> Option<&'static [u8]>) -> Config {
-    apply_env_reporting(cfg, get, |parts| os::write_stderr(parts))
+    apply_env_reporting(cfg, get, os::write_stderr)
 }
 
 /// As [`apply_env`], handing each warning (as byte pieces) to `report`.

@@ -365,7 +365,12 @@ impl Progress {
 /// The whole comparison.
 pub fn run(args: &Args) -> Result<(), String> {
     let cfg = RunConfig::from_args(args)?;
-    let machine = Machine::detect();
+    let mut machine = Machine::detect();
+    // build.sh records what our allocator was built from (HEAD, HEAD+dirty,
+    // or the BENCH_REV snapshot); that, not the tree now, is what ran.
+    if let Ok(c) = std::fs::read_to_string(cfg.bins.join("commit.txt")) {
+        machine.commit = c.trim().to_string();
+    }
     let command = format!(
         "pool-alloc-bench {}",
         std::env::args().skip(1).collect::<Vec<_>>().join(" ")

@@ -387,62 +387,88 @@ pub fn peer_color(peer: &str) -> RGBColor {
     }
 }
 
-/// A grouped bar chart: one group per category, one bar per series.
-/// `reference` draws a horizontal line (1.0 for ratios).
+/// A grouped horizontal bar chart: one group per category (top to bottom),
+/// one bar per series. `reference` draws a vertical line (1.0 for ratios).
+// NB: horizontal, so that long category names stay readable without rotated
+// text; plotters' SVG backend writes text as <text>, so no fonts are needed.
 pub fn bar_chart(
     path: &Path,
     title: &str,
-    y_desc: &str,
+    x_desc: &str,
     categories: &[String],
     series: &[(String, Vec<Option<f64>>)],
     reference: Option<f64>,
+    log: bool,
 ) -> Result<(), String> {
     let err = |e: &dyn std::fmt::Display| format!("chart {}: {e}", path.display());
     let n = categories.len().max(1);
-    let ymax = series
-        .iter()
-        .flat_map(|(_, v)| v.iter().flatten())
-        .fold(reference.unwrap_or(0.0), |a, &b| a.max(b))
-        * 1.12;
-    let ymax = if ymax > 0.0 { ymax } else { 1.0 };
-    let width = (140 + 70 * n as u32).max(700);
-    let root = SVGBackend::new(path, (width, 520)).into_drawing_area();
+    let k = series.len().max(1);
+    // NB: a log axis is drawn as log10 of the values on a linear axis, with
+    // the tick labels turned back into values; bars start at the left edge.
+    let tx = |v: f64| if log { v.max(1e-3).log10() } else { v };
+    let all = || {
+        series
+            .iter()
+            .flat_map(|(_, v)| v.iter().flatten().copied())
+            .chain(reference)
+    };
+    let hi = all().fold(f64::MIN, f64::max);
+    let lo = all().fold(f64::MAX, f64::min);
+    let (xmin, xmax) = if log {
+        let (lo, hi) = (tx(lo.min(1.0)), tx(hi.max(1.0)));
+        let pad = ((hi - lo) * 0.08).max(0.05);
+        (lo - pad, hi + pad + (hi - lo + 2.0 * pad) * 0.25)
+    } else {
+        // Room on the right for the legend.
+        (0.0, if hi > 0.0 { hi * 1.35 } else { 1.0 })
+    };
+    let height = 110 + (n * (k * 7 + 12)) as u32;
+    let root = SVGBackend::new(path, (960, height)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 20))
+        .caption(title, ("sans-serif", 16))
         .margin(12)
-        .x_label_area_size(120)
-        .y_label_area_size(60)
-        .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..ymax)
+        .x_label_area_size(40)
+        .y_label_area_size(190)
+        .build_cartesian_2d(xmin..xmax, -0.5f64..(n as f64 - 0.5))
         .map_err(|e| err(&e))?;
+    // Category i is drawn at y = n - 1 - i so that the first is on top.
     let labels = categories.to_vec();
     chart
         .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(n)
-        .x_label_formatter(&|x| {
-            let i = x.round();
-            if (x - i).abs() < 1e-6 && i >= 0.0 {
-                labels.get(i as usize).cloned().unwrap_or_default()
+        .disable_y_mesh()
+        .light_line_style(TRANSPARENT)
+        .y_labels(n)
+        .y_label_formatter(&|y| {
+            let r = y.round();
+            if (y - r).abs() < 1e-6 && r >= 0.0 && (r as usize) < labels.len() {
+                labels[labels.len() - 1 - r as usize].clone()
             } else {
                 String::new()
             }
         })
-        .x_label_style(
-            ("sans-serif", 12)
-                .into_font()
-                .transform(FontTransform::Rotate90),
-        )
-        .y_desc(y_desc)
+        .y_label_style(("sans-serif", 13))
+        .x_label_formatter(&|x| {
+            if log {
+                let v = 10f64.powf(*x);
+                if v >= 10.0 {
+                    format!("{v:.0}")
+                } else {
+                    format!("{v:.2}")
+                }
+            } else {
+                format!("{x:.0}")
+            }
+        })
+        .x_desc(x_desc)
         .draw()
         .map_err(|e| err(&e))?;
-    let k = series.len().max(1) as f64;
-    let band = 0.8 / k;
+    let band = 0.8 / k as f64;
     for (j, (name, values)) in series.iter().enumerate() {
         let color = peer_color(name);
         let bars = values.iter().enumerate().filter_map(|(i, v)| {
-            let x0 = i as f64 - 0.4 + j as f64 * band;
-            v.map(|y| Rectangle::new([(x0, 0.0), (x0 + band * 0.9, y)], color.filled()))
+            let y1 = (n - 1 - i) as f64 + 0.4 - j as f64 * band;
+            v.map(|x| Rectangle::new([(xmin, y1), (tx(x), y1 - band * 0.85)], color.filled()))
         });
         chart
             .draw_series(bars)
@@ -453,7 +479,7 @@ pub fn bar_chart(
     if let Some(r) = reference {
         chart
             .draw_series(std::iter::once(PathElement::new(
-                vec![(-0.5, r), (n as f64 - 0.5, r)],
+                vec![(tx(r), -0.5), (tx(r), n as f64 - 0.5)],
                 BLACK.stroke_width(1),
             )))
             .map_err(|e| err(&e))?;
@@ -461,7 +487,7 @@ pub fn bar_chart(
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
+        .background_style(WHITE.mix(0.9))
         .border_style(BLACK)
         .draw()
         .map_err(|e| err(&e))?;
@@ -497,7 +523,7 @@ pub fn charts(dir: &Path, recs: &[Record], subtitle: &str) -> Result<(), String>
             format!(
                 "{w} ({})",
                 if *m == Mode::InProcess {
-                    "1 proc"
+                    "one process"
                 } else {
                     "installed"
                 }
@@ -521,11 +547,12 @@ pub fn charts(dir: &Path, recs: &[Record], subtitle: &str) -> Result<(), String>
         .collect();
     bar_chart(
         &dir.join("throughput.svg"),
-        &format!("Throughput relative to system (median of per-round ratios) — {subtitle}"),
-        "x system (higher is better)",
+        &format!("Throughput / system's, median of per-round ratios ({subtitle})"),
+        "times system, log scale (higher is better)",
         &labels,
         &series,
         Some(1.0),
+        true,
     )?;
     // Memory.
     let mut mcats: Vec<(String, String, String)> = Vec::new(); // (workload, metric, label)
@@ -579,11 +606,12 @@ pub fn charts(dir: &Path, recs: &[Record], subtitle: &str) -> Result<(), String>
         .collect();
     bar_chart(
         &dir.join("memory.svg"),
-        &format!("Resident memory, MiB (median) — {subtitle}"),
+        &format!("Resident memory in MiB, median ({subtitle})"),
         "MiB (lower is better)",
         &labels,
         &series,
         None,
+        false,
     )
 }
 
