@@ -34,6 +34,8 @@ pub(crate) struct Heap {
     /// Per class: head of the queue of slabs with (possibly) free blocks;
     /// `EMPTY_SLAB` when the queue is empty. The fast path's only read.
     pub(crate) current: [*mut Slab; CLASSES],
+    /// Per class: the last slab of the queue (null when empty).
+    pub(crate) tail: [*mut Slab; CLASSES],
     /// Per class counters, written by this heap's thread only.
     pub(crate) counters: [ClassCounters; CLASSES],
     /// Per class slabs in use (slow paths).
@@ -393,6 +395,7 @@ unsafe fn queue_push_front(heap: *mut Heap, slab: *mut Slab) {
         (*slab).prev = ptr::null_mut();
         if head == empty_slab() {
             (*slab).next = ptr::null_mut();
+            (*heap).tail[c] = slab;
         } else {
             (*slab).next = head;
             (*head).prev = slab;
@@ -405,20 +408,16 @@ unsafe fn queue_push_back(heap: *mut Heap, slab: *mut Slab) {
     // SAFETY: owner-only links of slabs of `heap`.
     unsafe {
         let c = (*slab).class as usize;
-        let mut last = (*heap).current[c];
-        if last == empty_slab() {
-            (*slab).prev = ptr::null_mut();
-            (*slab).next = ptr::null_mut();
-            (*heap).current[c] = slab;
+        if (*heap).current[c] == empty_slab() {
+            queue_push_front(heap, slab);
             return;
         }
-        // Queues are short (full slabs leave them); walk to the tail.
-        while !(*last).next.is_null() {
-            last = (*last).next;
-        }
+        let last = (*heap).tail[c];
+        debug_assert!((*last).next.is_null(), "tail is last");
         (*last).next = slab;
         (*slab).prev = last;
         (*slab).next = ptr::null_mut();
+        (*heap).tail[c] = slab;
     }
 }
 
@@ -433,7 +432,10 @@ unsafe fn queue_remove(heap: *mut Heap, slab: *mut Slab) {
         } else {
             (*prev).next = next;
         }
-        if !next.is_null() {
+        if next.is_null() {
+            debug_assert_eq!((*heap).tail[c], slab, "slab not at queue tail");
+            (*heap).tail[c] = prev;
+        } else {
             (*next).prev = prev;
         }
         (*slab).prev = ptr::null_mut();
