@@ -260,6 +260,12 @@ fn wait_full(mut child: Child, limit: Duration, what: &str) -> Result<String, Ch
     }
 }
 
+/// Whether an in-process child printed all `rounds × peers` results.
+fn complete(stdout: &str, rounds: usize, peers: usize) -> bool {
+    let last = stdout.lines().rev().find(|l| !l.trim().is_empty());
+    last.is_some_and(|l| l.starts_with("RESULT ")) && parse_results(stdout).len() == rounds * peers
+}
+
 /// What the `run` driver does.
 #[derive(Clone, Debug)]
 pub struct RunConfig {
@@ -461,6 +467,23 @@ pub fn run(args: &Args) -> Result<(), String> {
                     match res {
                         Ok(out) => {
                             for (peer, round, metrics) in parse_results(&out) {
+                                samples.push(Sample {
+                                    mode: Mode::InProcess,
+                                    workload: w.to_string(),
+                                    peer,
+                                    round,
+                                    group,
+                                    metrics,
+                                });
+                            }
+                            break;
+                        }
+                        // Died after its last result (at exit): keep them.
+                        Err(e) if complete(&e.stdout, cfg.rounds, list.len()) => {
+                            let msg = format!("{} after printing every result (kept)", e.why);
+                            eprintln!("FAILED {msg}");
+                            failures.push(msg);
+                            for (peer, round, metrics) in parse_results(&e.stdout) {
                                 samples.push(Sample {
                                     mode: Mode::InProcess,
                                     workload: w.to_string(),

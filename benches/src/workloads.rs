@@ -399,7 +399,7 @@ pub fn xthread_transfer<A: GlobalAlloc + Sync>(
     let ring = Ring::new(1024);
     let ready = Barrier::new(2);
     thread::scope(|s| {
-        s.spawn(|| {
+        let consumer = s.spawn(|| {
             ready.wait();
             for _ in 0..n {
                 let p = ring.pop() as *mut u8;
@@ -409,6 +409,7 @@ pub fn xthread_transfer<A: GlobalAlloc + Sync>(
                 // SAFETY: `p` was allocated by `a` with `layout(size)`.
                 unsafe { a.dealloc(p, layout(size)) };
             }
+            Instant::now()
         });
         let mut rng = Rng::new(seed);
         ready.wait();
@@ -421,11 +422,13 @@ pub fn xthread_transfer<A: GlobalAlloc + Sync>(
             unsafe { (p as *mut usize).write(size) };
             ring.push(p as usize);
         }
-        // NB: the scope joins the consumer before returning, so the elapsed
-        // time below is read after the last free.
-        t
+        // NB: an explicit join (pthread_join) also waits for the consumer's
+        // thread-local destructors, where allocators free their thread
+        // caches; the scope alone would not, and a crash there would then be
+        // blamed on whichever peer runs next.
+        let end = consumer.join().expect("consumer panicked");
+        end - t
     })
-    .elapsed()
 }
 
 /// `xthread`: producer → consumer, 64 B–64 KiB.
