@@ -131,6 +131,17 @@ pub(crate) unsafe fn slab_alloc(heap: *mut Heap, c: usize) -> *mut Slab {
     let n = slab_slices(c);
     // SAFETY: the heap's segment list is ours; segments in it are mapped.
     unsafe {
+        // First choice: free slices that are already touched (no page
+        // faults, and no new resident memory); then any free run.
+        if (*heap).dirty_free_bytes >= n * SLICE_SIZE {
+            let mut seg = (*heap).segments;
+            while !seg.is_null() {
+                if let Some(i) = find_run((*seg).free_map & (*seg).dirty_map, n) {
+                    return slab_init(seg, i, n, c);
+                }
+                seg = (*seg).next;
+            }
+        }
         let mut seg = (*heap).segments;
         while !seg.is_null() {
             if let Some(i) = find_run((*seg).free_map, n) {
@@ -237,11 +248,11 @@ fn slices_bytes(map: u64) -> usize {
     (map & ALL_USABLE).count_ones() as usize * SLICE_SIZE
 }
 
-/// Free-but-dirty bytes a heap keeps in its segments: a sixteenth of its
+/// Free-but-dirty bytes a heap keeps in its segments: an eighth of its
 /// slab bytes, at least 4 MiB. Past it, released slabs are decommitted.
 unsafe fn dirty_budget(heap: *mut Heap) -> usize {
     // SAFETY: the caller holds the heap.
-    unsafe { ((*heap).slab_bytes / 16).max(4 << 20) }
+    unsafe { ((*heap).slab_bytes / 8).max(4 << 20) }
 }
 
 /// Get an empty segment for `heap`: its spare, a cached one, or a new
