@@ -9,7 +9,7 @@
 //!
 //! | variable | meaning | default | range |
 //! | --- | --- | --- | --- |
-//! | `POOL_ALLOC_LARGE_CACHE_ENTRIES` | freed large mappings kept for reuse | 4 | 0..=8 |
+//! | `POOL_ALLOC_LARGE_CACHE_ENTRIES` | freed large mappings kept for reuse | 8 | 0..=8 |
 //! | `POOL_ALLOC_LARGE_CACHE_MB` | cap on the bytes those mappings hold (one mapping at most a quarter) | 32 | 0..=65536 |
 //! | `POOL_ALLOC_SEGMENT_CACHE` | empty 4 MiB segments kept mapped (decommitted) | 16 | 0..=64 |
 //! | `POOL_ALLOC_TRIM_PAGES` | trim reused pooled blocks' tails of at least this many pages (0: off) | 0 | 0..=256 |
@@ -36,7 +36,7 @@ impl Config {
     /// The defaults.
     pub const fn new() -> Self {
         Config {
-            large_cache_entries: 4,
+            large_cache_entries: 8,
             large_cache_bytes: 32 << 20,
             segment_cache: 16,
             trim_pages: 0,
@@ -79,7 +79,7 @@ impl Default for Config {
     }
 }
 
-static LARGE_CACHE_ENTRIES: AtomicUsize = AtomicUsize::new(4);
+static LARGE_CACHE_ENTRIES: AtomicUsize = AtomicUsize::new(8);
 static LARGE_CACHE_BYTES: AtomicUsize = AtomicUsize::new(32 << 20);
 static SEGMENT_CACHE: AtomicUsize = AtomicUsize::new(16);
 static TRIM_PAGES: AtomicUsize = AtomicUsize::new(0);
@@ -310,7 +310,7 @@ mod tests {
             b"POOL_ALLOC_SEGMENT_CACHE" => Some(b"1000"),
             _ => None,
         });
-        assert_eq!(cfg.large_cache_entries, 4, "malformed value ignored");
+        assert_eq!(cfg.large_cache_entries, 8, "malformed value ignored");
         assert_eq!(cfg.large_cache_bytes, 128 << 20, "good value applied");
         assert_eq!(cfg.segment_cache, 16, "out of range value ignored");
     }

@@ -17,7 +17,9 @@
 use crate::config::{self, Config};
 use crate::os;
 use crate::remote::{Block, DelayedList, Pushed};
-use crate::segment::{segment_of_slab, slab_alloc, slab_free, spares_give_back, Segment};
+use crate::segment::{
+    segment_of_slab, slab_alloc, slab_free, spares_give_back, spares_keep, Segment,
+};
 use crate::size_class::CLASSES;
 use crate::slab::{self, Slab, FLAG_FULL, KIND_CLASS, KIND_LARGE};
 use crate::stats::{ClassCounters, GLOBAL};
@@ -582,8 +584,12 @@ unsafe fn heap_abandon(heap: *mut Heap) {
     unsafe {
         (*heap).abandoning = true;
         heap_collect(heap);
-        decommit_free_slices(heap);
-        spares_give_back(heap);
+        // Decommit what is left free beyond one spare segment's worth: a
+        // short-lived thread's leftovers stay warm for its successor.
+        if (*heap).dirty_free_bytes > crate::segment::SEG_SIZE {
+            decommit_free_slices(heap);
+        }
+        spares_keep(heap, 1);
         ABANDONED.fetch_add(1, Ordering::Relaxed);
         (*heap).state.store(STATE_ABANDONED, Ordering::Release);
     }

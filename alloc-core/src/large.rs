@@ -59,7 +59,7 @@ pub(crate) fn alloc(size: usize, align: usize, cfg: &config::Config) -> (*mut u8
         let want_pages = total / PAGE_SIZE;
         let v = LARGE_CACHE.take(|v| {
             let pages = v & PAGES_MASK;
-            pages >= want_pages && pages <= want_pages + want_pages / 4
+            pages >= want_pages && pages <= 2 * want_pages
         });
         if v != 0 {
             seg = (v & !PAGES_MASK) as *mut Segment;

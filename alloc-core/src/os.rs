@@ -3,6 +3,7 @@
 //! Memory comes from anonymous private `mmap`; nothing here allocates.
 
 use core::ptr;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 /// The OS page size the allocator assumes (checked once at start-up).
 pub(crate) const PAGE_SIZE: usize = 4096;
@@ -48,9 +49,67 @@ fn reserve(size: usize) -> *mut u8 {
     }
 }
 
+/// Where the next aligned mapping is asked for (a hint, never forced):
+/// addresses from 2 TiB up, well away from the heap and the libraries. Most
+/// of the time the kernel grants the hint and one `mmap` gives an aligned
+/// mapping, instead of an over-sized `mmap` and two trimming `munmap`s.
+static HINT: AtomicUsize = AtomicUsize::new(0);
+const HINT_BASE: usize = 2 << 40;
+const HINT_END: usize = 30 << 40;
+
+fn map_at_hint(size: usize, align: usize) -> *mut u8 {
+    if align > (1 << 30) {
+        return ptr::null_mut();
+    }
+    let span = (size + align - 1) & !(align - 1);
+    let mut hint = HINT.load(Ordering::Relaxed);
+    loop {
+        let start = if hint == 0 { HINT_BASE } else { hint };
+        let start = (start + align - 1) & !(align - 1);
+        let Some(end) = start.checked_add(span) else {
+            return ptr::null_mut();
+        };
+        if end > HINT_END {
+            return ptr::null_mut();
+        }
+        match HINT.compare_exchange_weak(hint, end, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => {
+                hint = start;
+                break;
+            }
+            Err(now) => hint = now,
+        }
+    }
+    // SAFETY: without MAP_FIXED the address is only a hint: the kernel never
+    // replaces an existing mapping, it picks another place instead.
+    let p = unsafe {
+        libc::mmap(
+            hint as *mut libc::c_void,
+            size,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return ptr::null_mut();
+    }
+    if (p as usize) & (align - 1) != 0 {
+        unmap(p.cast(), size);
+        return ptr::null_mut();
+    }
+    p.cast()
+}
+
 /// Map `size` bytes (a multiple of the page size) aligned to `align`
-/// (a power of two, at least a page): over-map and trim both ends.
+/// (a power of two, at least a page): at the aligned hint if the kernel
+/// grants it, else over-map and trim both ends.
 pub(crate) fn map_aligned(size: usize, align: usize) -> *mut u8 {
+    let p = map_at_hint(size, align);
+    if !p.is_null() {
+        return p;
+    }
     let Some(total) = size.checked_add(align) else {
         return ptr::null_mut();
     };

@@ -316,7 +316,10 @@ unsafe fn segment_release(heap: *mut Heap, seg: *mut Segment) {
         // Keep a few empty segments committed: pooled churn empties and
         // refills segments often, and a decommitted one costs page faults.
         let keep = (1 + (*heap).segment_count / 4).min(MAX_SPARES);
-        if (*heap).spare_count < keep && !(*heap).abandoning {
+        // An exiting thread's heap keeps one spare, so that the thread that
+        // adopts it (thread churn) starts without page faults.
+        let keep = if (*heap).abandoning { 1 } else { keep };
+        if (*heap).spare_count < keep {
             s.next = (*heap).spare;
             (*heap).spare = seg;
             (*heap).spare_count += 1;
@@ -358,9 +361,18 @@ pub(crate) unsafe fn segment_decommit_free(seg: *mut Segment) -> usize {
 /// # Safety
 /// * The caller holds `heap`.
 pub(crate) unsafe fn spares_give_back(heap: *mut Heap) {
+    // SAFETY: forwarded.
+    unsafe { spares_keep(heap, 0) }
+}
+
+/// Give back spare segments of `heap` beyond `keep`.
+///
+/// # Safety
+/// * The caller holds `heap`.
+pub(crate) unsafe fn spares_keep(heap: *mut Heap, keep: usize) {
     // SAFETY: the spares are empty segments owned by the held heap.
     unsafe {
-        while !(*heap).spare.is_null() {
+        while (*heap).spare_count > keep {
             let seg = (*heap).spare;
             (*heap).spare = (*seg).next;
             (*heap).spare_count -= 1;
