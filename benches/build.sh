@@ -22,6 +22,12 @@ if [ -n "${BENCH_REV:-}" ]; then
     git archive "$rev" | tar -x -C "$snap"
     rm -rf "$snap/benches" && cp -r "$here" "$snap/benches" && rm -rf "$snap/benches/results"
     cp Cargo.lock "$snap/Cargo.lock"
+    # NB: cargo decides freshness by mtime and its unit hashes do not depend
+    # on the workspace's location. `git archive` dates files at the commit, so
+    # without this a snapshot could reuse what another tree or revision
+    # built: stamp every file now and build in a target dir of its own.
+    find "$snap" -type f -exec touch {} +
+    export CARGO_TARGET_DIR=$CARGO_TARGET_DIR/snapshot-target
     cd "$snap"
     built_from=$rev
 else

@@ -12,6 +12,7 @@
 #
 #   benches/callgrind.sh                 # small and pooled, every peer
 #   WORKLOADS=small PEERS="system ours" benches/callgrind.sh
+#   BENCH_REV=HEAD benches/callgrind.sh  # our allocator as committed
 #
 # Writes benches/results/callgrind.csv (override with OUT=...).
 set -euo pipefail
@@ -44,9 +45,9 @@ ir() { # ir BIN PEER WORKLOAD OPS WS
     echo "$log" | sed -n 's/.*Collected : \([0-9]*\).*/\1/p' | tail -n 1
 }
 
-commit=$(git -C "$here" rev-parse --short HEAD)
-echo "callgrind, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit, $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1))"
-echo "workload,peer,n1,n2,ir_n1,ir_n2,instructions_per_op" > "$OUT"
+commit=$(cat "$bins/commit.txt" 2>/dev/null || git -C "$here" rev-parse --short HEAD)
+echo "callgrind, $(date -u '+%Y-%m-%d %H:%M UTC'), our allocator at $commit, $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1))"
+echo "workload,peer,n1,n2,ir_n1,ir_n2,instructions_per_op,commit" > "$OUT"
 printf '%-8s %-12s %14s\n' workload peer instr/op
 for w in $WORKLOADS; do
     read -r n1 n2 ws <<<"$(counts "$w")"
@@ -59,10 +60,10 @@ for w in $WORKLOADS; do
         fi
         if a=$(ir "$bin" "$peer" "$w" "$n1" "$ws") && b=$(ir "$bin" "$peer" "$w" "$n2" "$ws") && [ -n "$a" ] && [ -n "$b" ]; then
             per=$(awk -v a="$a" -v b="$b" -v n1="$n1" -v n2="$n2" 'BEGIN { printf "%.1f", (b - a) / (n2 - n1) }')
-            echo "$w,$peer,$n1,$n2,$a,$b,$per" >> "$OUT"
+            echo "$w,$peer,$n1,$n2,$a,$b,$per,$commit" >> "$OUT"
             printf '%-8s %-12s %14s\n' "$w" "$peer" "$per"
         else
-            echo "$w,$peer,$n1,$n2,,," >> "$OUT"
+            echo "$w,$peer,$n1,$n2,,,,$commit" >> "$OUT"
             printf '%-8s %-12s %14s\n' "$w" "$peer" "failed"
         fi
     done

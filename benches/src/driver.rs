@@ -617,7 +617,10 @@ pub fn run(args: &Args) -> Result<(), String> {
     write("results.csv", &report::csv(&recs))?;
     write("results.json", &report::json(&machine, &command, &recs))?;
     write("results.md", &format!("{header}\n{table}"))?;
-    let subtitle = format!("{} {mode}, commit {}", machine.date, machine.commit);
+    let subtitle = format!(
+        "{mode} run, {} rounds (burst {}), {}, commit {}",
+        cfg.rounds, cfg.burst_rounds, machine.date, machine.commit
+    );
     report::charts(&cfg.out, &recs, &subtitle)?;
     eprintln!(
         "wrote {}/results.{{csv,json,md}}, throughput.svg, memory.svg",
@@ -649,6 +652,33 @@ fn push_installed(samples: &mut Vec<Sample>, w: &str, peer: &str, round: usize, 
     }
 }
 
+/// `report DIR`: redraws `results.md` (keeping its header) and the charts
+/// from `DIR/results.csv`, e.g. after a change to the table or the charts.
+pub fn redraw(args: &Args) -> Result<(), String> {
+    let dir = PathBuf::from(args.positional.first().ok_or("report: which directory?")?);
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name))
+            .map_err(|e| format!("{}: {e}", dir.join(name).display()))
+    };
+    let recs = report::from_csv(&read("results.csv")?)?;
+    let old = read("results.md").unwrap_or_default();
+    let header = old
+        .split("\n| mode |")
+        .next()
+        .unwrap_or_default()
+        .trim_end()
+        .to_string();
+    let table = report::table(&recs);
+    std::fs::write(dir.join("results.md"), format!("{header}\n\n{table}"))
+        .map_err(|e| e.to_string())?;
+    let first = header.lines().next().unwrap_or_default();
+    let parts: Vec<&str> = first.split(" | ").collect();
+    let subtitle = format!("{}, {}", parts[0], parts[parts.len() - 1]);
+    report::charts(&dir, &recs, &subtitle)?;
+    println!("{header}\n\n{table}");
+    Ok(())
+}
+
 /// Prints usage.
 pub fn usage() -> &'static str {
     "usage:
@@ -657,6 +687,7 @@ pub fn usage() -> &'static str {
                        [--no-inproc] [--no-installed] [--timeout SECS]
   pool-alloc-bench inproc WORKLOAD [--rounds N] [--peers p1,p2] [--warmup 0|1] [PARAMS]
   pool-alloc-bench worker WORKLOAD [PARAMS]
+  pool-alloc-bench report DIR     (redraw DIR/results.md and the charts from DIR/results.csv)
 PARAMS: --ops N --ws N --threads N --seed N --total-mib N --delays a,b,c --rss
 workloads: pooled small mixed xthread threads-N churn burst latency-small latency-pooled footprint
 Normally run through benches/run.sh, which builds one binary per installed allocator."

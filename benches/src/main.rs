@@ -41,6 +41,7 @@ fn main() {
         "run" => driver::run(&args),
         "inproc" => driver::inproc(&args),
         "worker" => driver::worker(&args),
+        "report" => driver::redraw(&args),
         _ => {
             println!("{}", driver::usage());
             Ok(())

@@ -194,17 +194,45 @@ pub fn peers_of(recs: &[Record]) -> Vec<String> {
     p
 }
 
+/// Orders a workload's metrics: throughput first, percentiles in order,
+/// RSS checkpoints by time.
+fn metric_sort_key(metric: &str) -> String {
+    let fixed = [
+        "ops_per_s",
+        "ops_per_s_per_thread",
+        "threads_per_s",
+        "p50_ns",
+        "p99_ns",
+        "p999_ns",
+        "max_ns",
+        "rss_full_mib",
+    ];
+    if let Some(i) = fixed.iter().position(|m| *m == metric) {
+        return format!("{i:02}");
+    }
+    if let Some(t) = metric
+        .strip_prefix("rss_t")
+        .and_then(|m| m.strip_suffix("s_mib"))
+    {
+        if let Ok(t) = t.parse::<f64>() {
+            return format!("50 {t:012.3}");
+        }
+    }
+    format!("99 {metric}")
+}
+
 /// The markdown table: one row per (mode, workload, headline metric), one
 /// column per peer with `median (ratio to system)`.
 pub fn table(recs: &[Record]) -> String {
     let peers = peers_of(recs);
-    let mut rows: BTreeMap<(Mode, usize, String, String), BTreeMap<String, &Record>> =
-        BTreeMap::new();
+    type Row = (Mode, usize, String, String, String);
+    let mut rows: BTreeMap<Row, BTreeMap<String, &Record>> = BTreeMap::new();
     for r in recs.iter().filter(|r| metric_info(&r.metric).headline) {
         rows.entry((
             r.mode,
             workload_rank(&r.workload),
             r.workload.clone(),
+            metric_sort_key(&r.metric),
             r.metric.clone(),
         ))
         .or_default()
@@ -221,7 +249,7 @@ pub fn table(recs: &[Record]) -> String {
         out.push_str(" ---: |");
     }
     out.push('\n');
-    for ((mode, _, workload, metric), cells) in &rows {
+    for ((mode, _, workload, _, metric), cells) in &rows {
         let info = metric_info(metric);
         let better = if info.higher_is_better {
             "higher"
@@ -303,6 +331,39 @@ pub fn csv(recs: &[Record]) -> String {
         );
     }
     out
+}
+
+/// Reads back what [`csv`] wrote (to redraw a report without rerunning).
+pub fn from_csv(text: &str) -> Result<Vec<Record>, String> {
+    let nums = |f: &str| -> Result<Vec<f64>, String> {
+        f.split(';')
+            .filter(|x| !x.is_empty())
+            .map(|x| x.parse().map_err(|_| format!("bad number {x:?}")))
+            .collect()
+    };
+    text.lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            if f.len() != 13 {
+                return Err(format!("bad CSV line {l:?}"));
+            }
+            let mode = match f[0] {
+                "in-process" => Mode::InProcess,
+                "installed" => Mode::Installed,
+                m => return Err(format!("bad mode {m:?}")),
+            };
+            Ok(Record {
+                mode,
+                workload: f[1].to_string(),
+                metric: f[2].to_string(),
+                peer: f[5].to_string(),
+                values: nums(f[11])?,
+                ratios: nums(f[12])?,
+            })
+        })
+        .collect()
 }
 
 fn json_str(s: &str) -> String {
@@ -646,6 +707,9 @@ mod tests {
         assert_eq!(ours.ratio(), Some(2.0));
         assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
         assert!(table(&recs).contains("(2.00x)"));
+        let back = from_csv(&csv(&recs)).unwrap();
+        assert_eq!(back.len(), recs.len());
+        assert_eq!(back[1].ratios, recs[1].ratios);
     }
 
     #[test]
