@@ -31,6 +31,7 @@
 // (loom's atomics are not `const`, so the allocator's statics cannot be built
 // with them).
 mod cache;
+mod counters;
 mod remote;
 mod sync;
 

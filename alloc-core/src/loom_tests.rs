@@ -8,12 +8,16 @@
 //! against a copy of its structure with a seeded bug, expected to fail, so
 //! a model that checks nothing is caught.
 //!
+//! Also: stats aggregation (single-writer counters summed by a snapshot
+//! thread: monotone while running, exact at quiescence).
+//!
 //! Covered: the remote-free stack (`ThreadFree`: many pushers, owner takes
 //! all), the delayed hand-off protocol of full slabs (remote claim vs owner
 //! un-full), the heap's delayed list (`DelayedList`) and the mapping cache
 //! (`SlotCache`).
 
 use crate::cache::SlotCache;
+use crate::counters::ClassCounters;
 use crate::remote::{Block, DelayedList, Pushed, ThreadFree, NO_DELAYED};
 use crate::sync::{AtomicUsize, Ordering};
 use loom::sync::Arc;
@@ -309,4 +313,52 @@ fn slot_cache_put_take_exactly_once() {
 #[should_panic(expected = "every block exactly once")]
 fn seeded_bug_slot_put_without_cas_loses_values() {
     model_slots::<RacySlots>();
+}
+
+/// Two owner threads count into their own counters while a snapshot thread
+/// sums: every snapshot is between 0 and the final total, and after the
+/// joins the sum is exact (no count lost). `shared` seeds a bug: both
+/// threads write the same single-writer counter.
+fn model_counters(shared: bool) {
+    loom::model(move || {
+        let heaps = Arc::new([ClassCounters::new(), ClassCounters::new()]);
+        let owners: Vec<_> = (0..2)
+            .map(|t| {
+                let heaps = Arc::clone(&heaps);
+                thread::spawn(move || {
+                    let mine = if shared { &heaps[0] } else { &heaps[t] };
+                    mine.on_alloc(16);
+                    mine.on_free(16);
+                })
+            })
+            .collect();
+        let snap = {
+            let heaps = Arc::clone(&heaps);
+            thread::spawn(move || {
+                let allocs: u64 = heaps.iter().map(|h| h.read().0).sum();
+                assert!(allocs <= 2, "a snapshot never overshoots");
+            })
+        };
+        for o in owners {
+            o.join().unwrap();
+        }
+        snap.join().unwrap();
+        let (allocs, frees, req_a, req_f) =
+            heaps.iter().map(|h| h.read()).fold((0, 0, 0, 0), |a, b| {
+                (a.0 + b.0, a.1 + b.1, a.2 + b.2, a.3 + b.3)
+            });
+        assert_eq!((allocs, frees), (2, 2), "no count lost at quiescence");
+        assert_eq!((req_a, req_f), (32, 32), "no count lost at quiescence");
+    });
+}
+
+#[test]
+fn stats_counters_sum_exactly_at_quiescence() {
+    model_counters(false);
+}
+
+#[test]
+#[should_panic(expected = "no count lost at quiescence")]
+fn seeded_bug_two_writers_on_one_counter_lose_counts() {
+    model_counters(true);
 }

@@ -7,78 +7,20 @@
 //! thread. Process-wide figures (mappings, large blocks) change on slow
 //! paths only and use ordinary atomic adds.
 
+pub(crate) use crate::counters::{bump, ClassCounters};
 use crate::heap::{heap_counts, HEAPS};
 use crate::size_class::{class_size, CLASSES};
-use crate::sync::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use crate::sync::{AtomicUsize, Ordering::Relaxed};
 use alloc_stats::{ClassStats, LargeStats, Snapshot};
 
-/// Add `n` to a counter only this thread writes (wrapping; `u64::MAX`
-/// subtracts one).
-#[inline(always)]
-pub(crate) fn bump(a: &AtomicU64, n: u64) {
-    a.store(a.load(Relaxed).wrapping_add(n), Relaxed);
-}
-
-/// A class's counters in one heap.
-#[repr(C)]
-pub(crate) struct ClassCounters {
-    allocs: AtomicU64,
-    frees: AtomicU64,
-    req_alloc: AtomicU64,
-    req_free: AtomicU64,
-}
-
-impl ClassCounters {
-    #[cfg(not(loom))]
-    pub(crate) const fn new() -> Self {
-        ClassCounters {
-            allocs: AtomicU64::new(0),
-            frees: AtomicU64::new(0),
-            req_alloc: AtomicU64::new(0),
-            req_free: AtomicU64::new(0),
-        }
-    }
-
-    /// Owner thread: one allocation of `req` bytes.
-    #[inline(always)]
-    pub(crate) fn on_alloc(&self, req: usize) {
-        if cfg!(feature = "stats") {
-            bump(&self.allocs, 1);
-            bump(&self.req_alloc, req as u64);
-        }
-    }
-
-    /// Owner thread: one free of `req` bytes.
-    #[inline(always)]
-    pub(crate) fn on_free(&self, req: usize) {
-        if cfg!(feature = "stats") {
-            bump(&self.frees, 1);
-            bump(&self.req_free, req as u64);
-        }
-    }
-
-    /// Owner thread: a block resized in place.
-    pub(crate) fn on_resize(&self, old: usize, new: usize) {
-        bump(&self.req_free, old as u64);
-        bump(&self.req_alloc, new as u64);
-    }
-
-    /// Any thread (counters shared by threads without a heap).
-    pub(crate) fn on_free_shared(&self, req: usize) {
-        if cfg!(feature = "stats") {
-            self.frees.fetch_add(1, Relaxed);
-            self.req_free.fetch_add(req as u64, Relaxed);
-        }
-    }
-
-    fn add_to(&self, c: &mut ClassStats) {
-        c.allocs = c.allocs.wrapping_add(self.allocs.load(Relaxed));
-        c.frees = c.frees.wrapping_add(self.frees.load(Relaxed));
-        c.live_requested_bytes = c
-            .live_requested_bytes
-            .wrapping_add(self.req_alloc.load(Relaxed))
-            .wrapping_sub(self.req_free.load(Relaxed));
-    }
+fn add_counts(k: &ClassCounters, c: &mut ClassStats) {
+    let (allocs, frees, req_alloc, req_free) = k.read();
+    c.allocs = c.allocs.wrapping_add(allocs);
+    c.frees = c.frees.wrapping_add(frees);
+    c.live_requested_bytes = c
+        .live_requested_bytes
+        .wrapping_add(req_alloc)
+        .wrapping_sub(req_free);
 }
 
 /// A byte or event gauge changed with atomic adds (slow paths only).
@@ -173,14 +115,14 @@ pub fn snapshot() -> Snapshot {
         })
         .collect();
     for (c, cs) in classes.iter_mut().enumerate() {
-        GLOBAL.remote_frees_without_heap[c].add_to(cs);
+        add_counts(&GLOBAL.remote_frees_without_heap[c], cs);
     }
     let mut h = HEAPS.load(crate::sync::Ordering::Acquire);
     while !h.is_null() {
         // SAFETY: registry heaps are mapped forever; we read atomics only.
         unsafe {
             for (c, cs) in classes.iter_mut().enumerate() {
-                (*h).counters[c].add_to(cs);
+                add_counts(&(*h).counters[c], cs);
                 cs.slabs = cs.slabs.wrapping_add((*h).slabs[c].load(Relaxed));
             }
             h = (*h).all_next;
