@@ -296,6 +296,11 @@ unsafe fn slab_emptied(heap: *mut Heap, slab: *mut Slab) {
     // SAFETY: as in `free_local_slow`.
     unsafe {
         let c = (*slab).class as usize;
+        // The current slab stays current: a lone alloc/free pair must not
+        // take this path's walk and clock read every time.
+        if (*heap).current[c] == slab && !(*heap).abandoning {
+            return;
+        }
         if !(*heap).abandoning && empty_slabs_below(heap, c, slab, KEEP_EMPTY_SLABS) {
             (*slab).idle_since = os::now_ms();
             queue_remove(heap, slab);
