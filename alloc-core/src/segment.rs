@@ -34,7 +34,7 @@ pub(crate) const SLICES: usize = SEG_SIZE / SLICE_SIZE;
 pub(crate) const USABLE_SLICES: usize = SLICES - 1;
 const ALL_USABLE: u64 = !1u64;
 /// Most empty segments a heap keeps committed.
-const MAX_SPARES: usize = 8;
+const MAX_SPARES: usize = 16;
 
 pub(crate) const SEG_KIND_SLABS: u8 = 1;
 pub(crate) const SEG_KIND_LARGE: u8 = 2;
