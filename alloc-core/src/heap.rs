@@ -20,7 +20,7 @@ use crate::remote::{Block, DelayedList, Pushed};
 use crate::segment::{
     segment_of_slab, slab_alloc, slab_free, spares_give_back, spares_keep, Segment,
 };
-use crate::size_class::CLASSES;
+use crate::size_class::{is_pooled, CLASSES};
 use crate::slab::{self, Slab, FLAG_FULL, KIND_CLASS, KIND_LARGE};
 use crate::stats::{ClassCounters, GLOBAL};
 use crate::sync::{AtomicPtr, AtomicU64, AtomicU8, Ordering};
@@ -301,7 +301,12 @@ unsafe fn slab_emptied(heap: *mut Heap, slab: *mut Slab) {
         if (*heap).current[c] == slab && !(*heap).abandoning {
             return;
         }
-        if !(*heap).abandoning && empty_slabs_below(heap, c, slab, KEEP_EMPTY_SLABS) {
+        let keep = if is_pooled(c) {
+            KEEP_EMPTY_POOLED
+        } else {
+            KEEP_EMPTY_SLABS
+        };
+        if !(*heap).abandoning && empty_slabs_below(heap, c, slab, keep) {
             (*slab).idle_since = os::now_ms();
             queue_remove(heap, slab);
             queue_push_back(heap, slab);
@@ -313,8 +318,10 @@ unsafe fn slab_emptied(heap: *mut Heap, slab: *mut Slab) {
     }
 }
 
-/// Empty slabs a class queue keeps before releasing more.
+/// Empty slabs a small class queue keeps before releasing more.
 const KEEP_EMPTY_SLABS: usize = 2;
+/// Empty slabs a pooled class queue keeps (they are up to 2 MiB each).
+const KEEP_EMPTY_POOLED: usize = 1;
 
 /// Whether class `c`'s queue holds fewer than `limit` empty slabs besides
 /// `except` (a bounded walk of the queue).

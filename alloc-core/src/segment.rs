@@ -315,19 +315,20 @@ unsafe fn segment_release(heap: *mut Heap, seg: *mut Segment) {
         (*heap).dirty_free_bytes -= slices_bytes(s.dirty_map);
         // Keep a few empty segments committed: pooled churn empties and
         // refills segments often, and a decommitted one costs page faults.
-        let keep = (1 + (*heap).segment_count / 4).min(MAX_SPARES);
-        // An exiting thread's heap keeps one spare, so that the thread that
-        // adopts it (thread churn) starts without page faults.
-        let keep = if (*heap).abandoning { 1 } else { keep };
-        if (*heap).spare_count < keep {
-            s.next = (*heap).spare;
-            (*heap).spare = seg;
-            (*heap).spare_count += 1;
-            return;
-        }
+        // The allowance follows the memory in use (a quarter of the slab
+        // bytes, in segments), so when a burst is freed the spares go back
+        // with it. An exiting thread's heap keeps one spare, so that the
+        // thread adopting it (thread churn) starts without page faults.
+        let keep = if (*heap).abandoning {
+            1
+        } else {
+            (1 + (*heap).slab_bytes / SEG_SIZE / 4).min(MAX_SPARES)
+        };
+        s.next = (*heap).spare;
+        (*heap).spare = seg;
+        (*heap).spare_count += 1;
+        spares_keep(heap, keep);
     }
-    // SAFETY: the segment is ours and empty.
-    unsafe { segment_give_back(seg) };
 }
 
 /// Decommit the free slices of `seg` that hold touched pages. Returns the
