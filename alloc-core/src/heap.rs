@@ -524,6 +524,25 @@ fn heap_acquire() -> *mut Heap {
     heap
 }
 
+/// Claim an abandoned heap (for adoption or a sweep). The Acquire pairs
+/// with the Release store that abandoned it, so its contents are ours.
+///
+/// # Safety
+/// * `h` is a heap of the registry.
+unsafe fn try_claim(h: *mut Heap) -> bool {
+    // SAFETY: registry heaps are mapped forever; `state` is atomic.
+    let state = unsafe { &(*h).state };
+    state.load(Ordering::Relaxed) == STATE_ABANDONED
+        && state
+            .compare_exchange(
+                STATE_ABANDONED,
+                STATE_IN_USE,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+}
+
 fn adopt_abandoned() -> *mut Heap {
     if ABANDONED.load(Ordering::Relaxed) == 0 {
         return ptr::null_mut();
@@ -532,17 +551,7 @@ fn adopt_abandoned() -> *mut Heap {
     while !h.is_null() {
         // SAFETY: heaps in the registry are mapped forever.
         unsafe {
-            if (*h).state.load(Ordering::Relaxed) == STATE_ABANDONED
-                && (*h)
-                    .state
-                    .compare_exchange(
-                        STATE_ABANDONED,
-                        STATE_IN_USE,
-                        Ordering::Acquire,
-                        Ordering::Relaxed,
-                    )
-                    .is_ok()
-            {
+            if try_claim(h) {
                 ABANDONED.fetch_sub(1, Ordering::Relaxed);
                 (*h).abandoning = false;
                 return h;
@@ -679,17 +688,7 @@ pub(crate) fn sweep_abandoned() {
         // SAFETY: registry heaps are mapped forever; we touch one only after
         // claiming it with the CAS, and hand it back with a Release store.
         unsafe {
-            if (*h).state.load(Ordering::Relaxed) == STATE_ABANDONED
-                && (*h)
-                    .state
-                    .compare_exchange(
-                        STATE_ABANDONED,
-                        STATE_IN_USE,
-                        Ordering::Acquire,
-                        Ordering::Relaxed,
-                    )
-                    .is_ok()
-            {
+            if try_claim(h) {
                 (*h).abandoning = true;
                 heap_collect(h);
                 decommit_free_slices(h);

@@ -149,29 +149,22 @@ impl ThreadFree {
     /// Returns null when marked; otherwise the waiting blocks, taken, and the
     /// slab is not full.
     pub(crate) fn try_mark_full(&self) -> *mut Block {
-        let mut cur = self.0.load(Ordering::Relaxed);
         loop {
-            if cur & !STATE_MASK != 0 {
-                match self.0.compare_exchange_weak(
-                    cur,
-                    cur & STATE_MASK,
-                    Ordering::Acquire,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => return (cur & !STATE_MASK) as *mut Block,
-                    Err(now) => cur = now,
-                }
-            } else {
-                debug_assert_eq!(cur, NO_DELAYED, "marking full twice");
-                match self.0.compare_exchange_weak(
-                    cur,
-                    USE_DELAYED,
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => return ptr::null_mut(),
-                    Err(now) => cur = now,
-                }
+            let waiting = self.take_all();
+            if !waiting.is_null() {
+                return waiting;
+            }
+            // Empty now: one CAS from empty/NO_DELAYED marks it full, or a
+            // remote push got in first and we take that instead. (A slab in
+            // its heap's queue is always NO_DELAYED: un-fulling waits out a
+            // hand-off and resets the state.)
+            debug_assert_ne!(self.state(), USE_DELAYED, "marking full twice");
+            if self
+                .0
+                .compare_exchange(NO_DELAYED, USE_DELAYED, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                return ptr::null_mut();
             }
         }
     }
@@ -201,7 +194,6 @@ impl ThreadFree {
     }
 
     /// The raw state bits (tests and debug checks).
-    #[allow(dead_code)]
     pub(crate) fn state(&self) -> usize {
         self.0.load(Ordering::Acquire) & STATE_MASK
     }
