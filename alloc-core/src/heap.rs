@@ -242,9 +242,10 @@ pub(crate) unsafe fn free(p: *mut u8, req: usize) {
     unsafe {
         if (*slab).heap == heap {
             let b = p.cast::<Block>();
-            if cfg!(debug_assertions) {
+            if cfg!(debug_assertions) && !cfg!(feature = "valgrind") {
                 debug_fill_freed(p, (*slab).block_size as usize);
             }
+            crate::valgrind::link_word(p);
             (*b).next = (*slab).local_free;
             (*slab).local_free = b;
             (*slab).used -= 1;
@@ -367,6 +368,7 @@ unsafe fn free_remote(heap: *mut Heap, slab: *mut Slab, p: *mut u8, req: usize) 
             (*heap).counters[c].on_free(req);
         }
         let b = p.cast::<Block>();
+        crate::valgrind::link_word(p);
         if (*slab).thread_free.push(b) == Pushed::Delayed {
             // The slab is full: hand the block to its heap, which learns the
             // slab has space again. Heaps are never unmapped.

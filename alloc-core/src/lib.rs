@@ -56,6 +56,8 @@ pub mod size_class;
 mod slab;
 #[cfg(not(loom))]
 mod stats;
+#[cfg(not(loom))]
+mod valgrind;
 
 #[cfg(not(loom))]
 pub use config::Config;

@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::size_class::POOLED_MAX;
-use crate::{heap, large, segment, stats};
+use crate::{heap, large, segment, stats, valgrind};
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;
 
@@ -83,7 +83,7 @@ impl PoolAlloc {
                 let q = ((p as usize + align - 1) & !(align - 1)) as *mut u8;
                 if zero {
                     // SAFETY: `q..q+size` lies inside the block `p..p+need`.
-                    unsafe { ptr::write_bytes(q, 0, size) };
+                    unsafe { zero_block(q, size) };
                 }
                 return q;
             }
@@ -91,7 +91,7 @@ impl PoolAlloc {
         let (p, zeroed) = large::alloc(size, align, &self.config);
         if zero && !zeroed && !p.is_null() {
             // SAFETY: the block has at least `size` bytes.
-            unsafe { ptr::write_bytes(p, 0, size) };
+            unsafe { zero_block(p, size) };
         }
         p
     }
@@ -104,7 +104,7 @@ impl PoolAlloc {
         let p = heap::alloc_fast(c, size, &self.config);
         if zero && !p.is_null() {
             // SAFETY: the block has at least `size` bytes.
-            unsafe { ptr::write_bytes(p, 0, size) };
+            unsafe { zero_block(p, size) };
         }
         p
     }
@@ -126,7 +126,7 @@ impl PoolAlloc {
         unsafe { heap::trim_pooled(p, touch) };
         if zero && !zeroed {
             // SAFETY: the block has at least `touch >= req` bytes.
-            unsafe { ptr::write_bytes(p, 0, req) };
+            unsafe { zero_block(p, req) };
         }
         p
     }
@@ -157,6 +157,18 @@ impl PoolAlloc {
     }
 }
 
+/// Zero `n` bytes at `p` (a block being handed out).
+///
+/// # Safety
+/// * `p..p+n` lies in a block the caller is about to hand out.
+#[inline]
+unsafe fn zero_block(p: *mut u8, n: usize) {
+    // The block may still be marked freed for memcheck: open it first.
+    valgrind::make_writable(p, n);
+    // SAFETY: caller contract.
+    unsafe { ptr::write_bytes(p, 0, n) };
+}
+
 impl Default for PoolAlloc {
     fn default() -> Self {
         Self::new()
@@ -173,30 +185,39 @@ unsafe impl GlobalAlloc for PoolAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let size = layout.size();
         let align = layout.align();
-        if size <= SMALL_MAX && align <= MIN_ALIGN {
+        let p = if size <= SMALL_MAX && align <= MIN_ALIGN {
             let rounded = (size + align - 1) & !(align - 1);
             heap::alloc_fast(class_of_small(rounded), size, &self.config)
         } else if size <= POOLED_MAX && align <= MIN_ALIGN {
             self.alloc_pooled(class_of(size), size, size, false)
         } else {
             self.alloc_general(size, align, false)
+        };
+        if cfg!(feature = "valgrind") && !p.is_null() {
+            valgrind::malloclike(p, size, false);
         }
+        p
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         let size = layout.size();
         let align = layout.align();
-        if size <= POOLED_MAX && align <= MIN_ALIGN {
+        let p = if size <= POOLED_MAX && align <= MIN_ALIGN {
             let rounded = (size + align - 1) & !(align - 1);
             self.alloc_class(class_of(rounded), size, true)
         } else {
             self.alloc_general(size, align, true)
+        };
+        if cfg!(feature = "valgrind") && !p.is_null() {
+            valgrind::malloclike(p, size, true);
         }
+        p
     }
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        valgrind::freelike(ptr);
         if layout.align() <= MIN_ALIGN {
             // SAFETY: caller contract: `ptr` is a live block of ours, and with
             // this alignment it is the block start.
@@ -224,11 +245,19 @@ unsafe impl GlobalAlloc for PoolAlloc {
                             heap::widen_pooled(ptr, new_size);
                         }
                         heap::note_resize(c, layout.size(), new_size);
+                        valgrind::resize_in_place(ptr, layout.size(), new_size);
                         return ptr;
                     }
                 } else if kind == KIND_LARGE && new_size > POOLED_MAX {
                     let q = large::realloc(ptr, align, new_size);
                     if !q.is_null() {
+                        if q == ptr {
+                            valgrind::resize_in_place(ptr, layout.size(), new_size);
+                        } else {
+                            // The pages moved with their contents: defined.
+                            valgrind::freelike(ptr);
+                            valgrind::malloclike(q, new_size, true);
+                        }
                         return q;
                     }
                 }
