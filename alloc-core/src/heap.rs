@@ -15,6 +15,7 @@
 //! TLS destructors may allocate on registration; a pthread key does not).
 
 use crate::config::{self, Config};
+use crate::handoff::HeapState;
 use crate::os;
 use crate::remote::{Block, DelayedList, Pushed};
 use crate::segment::{
@@ -26,9 +27,6 @@ use crate::stats::{ClassCounters, GLOBAL};
 use crate::sync::{AtomicPtr, AtomicU64, AtomicU8, Ordering};
 use core::cell::Cell;
 use core::ptr;
-
-const STATE_IN_USE: u8 = 1;
-const STATE_ABANDONED: u8 = 2;
 
 /// A thread's heap.
 #[repr(C)]
@@ -58,7 +56,7 @@ pub(crate) struct Heap {
     /// `segments`: kept to be reused without page faults, within a budget.
     pub(crate) dirty_free_bytes: usize,
     pub(crate) abandoning: bool,
-    pub(crate) state: AtomicU8,
+    pub(crate) state: HeapState,
     /// Registry link (push-only list of every heap ever made).
     pub(crate) all_next: *mut Heap,
 }
@@ -526,23 +524,13 @@ fn heap_acquire() -> *mut Heap {
     heap
 }
 
-/// Claim an abandoned heap (for adoption or a sweep). The Acquire pairs
-/// with the Release store that abandoned it, so its contents are ours.
+/// Claim an abandoned heap (for adoption or a sweep): see `handoff.rs`.
 ///
 /// # Safety
 /// * `h` is a heap of the registry.
 unsafe fn try_claim(h: *mut Heap) -> bool {
     // SAFETY: registry heaps are mapped forever; `state` is atomic.
-    let state = unsafe { &(*h).state };
-    state.load(Ordering::Relaxed) == STATE_ABANDONED
-        && state
-            .compare_exchange(
-                STATE_ABANDONED,
-                STATE_IN_USE,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            )
-            .is_ok()
+    unsafe { (*h).state.try_claim() }
 }
 
 fn adopt_abandoned() -> *mut Heap {
@@ -578,7 +566,7 @@ fn heap_new() -> *mut Heap {
         for c in 0..CLASSES {
             (*heap).current[c] = empty_slab();
         }
-        (*heap).state.store(STATE_IN_USE, Ordering::Relaxed);
+        (*heap).state.init_in_use();
         let mut head = HEAPS.load(Ordering::Relaxed);
         loop {
             (*heap).all_next = head;
@@ -614,7 +602,7 @@ unsafe fn heap_abandon(heap: *mut Heap) {
         }
         spares_keep(heap, 1);
         ABANDONED.fetch_add(1, Ordering::Relaxed);
-        (*heap).state.store(STATE_ABANDONED, Ordering::Release);
+        (*heap).state.abandon();
     }
 }
 
@@ -694,7 +682,7 @@ pub(crate) fn sweep_abandoned() {
                 (*h).abandoning = true;
                 heap_collect(h);
                 decommit_free_slices(h);
-                (*h).state.store(STATE_ABANDONED, Ordering::Release);
+                (*h).state.abandon();
             }
             h = (*h).all_next;
         }
@@ -727,9 +715,10 @@ pub(crate) fn heap_counts() -> (usize, usize) {
     while !h.is_null() {
         // SAFETY: registry heaps are mapped forever; `state` is atomic.
         unsafe {
-            match (*h).state.load(Ordering::Relaxed) {
-                STATE_ABANDONED => abandoned += 1,
-                _ => used += 1,
+            if (*h).state.is_abandoned() {
+                abandoned += 1;
+            } else {
+                used += 1;
             }
             h = (*h).all_next;
         }

@@ -32,6 +32,7 @@
 // with them).
 mod cache;
 mod counters;
+mod handoff;
 mod remote;
 mod sync;
 

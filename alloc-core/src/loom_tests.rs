@@ -8,7 +8,8 @@
 //! against a copy of its structure with a seeded bug, expected to fail, so
 //! a model that checks nothing is caught.
 //!
-//! Also: stats aggregation (single-writer counters summed by a snapshot
+//! Also: heap hand-over on thread exit (abandon, then adoption or a sweep)
+//! and stats aggregation (single-writer counters summed by a snapshot
 //! thread: monotone while running, exact at quiescence).
 //!
 //! Covered: the remote-free stack (`ThreadFree`: many pushers, owner takes
@@ -18,6 +19,7 @@
 
 use crate::cache::SlotCache;
 use crate::counters::ClassCounters;
+use crate::handoff::HeapState;
 use crate::remote::{Block, DelayedList, Pushed, ThreadFree, NO_DELAYED};
 use crate::sync::{AtomicUsize, Ordering};
 use loom::sync::Arc;
@@ -361,4 +363,87 @@ fn stats_counters_sum_exactly_at_quiescence() {
 #[should_panic(expected = "no count lost at quiescence")]
 fn seeded_bug_two_writers_on_one_counter_lose_counts() {
     model_counters(true);
+}
+
+/// A heap's hand-over: the exiting owner writes its contents and abandons
+/// it; an adopting thread and a sweeping thread race to claim it. Whoever
+/// claims must see the owner's writes (loom checks the cell's causality),
+/// and the two claimants never hold it at once. `relaxed` seeds a bug: the
+/// abandon store without Release.
+fn model_handoff(relaxed: bool) {
+    struct FakeHeap {
+        state: HeapState,
+        buggy: AtomicUsize,
+        contents: loom::cell::UnsafeCell<u64>,
+    }
+    // SAFETY (test): access to `contents` follows the hand-over protocol
+    // under test; loom reports any access it does not order.
+    unsafe impl Sync for FakeHeap {}
+    loom::model(move || {
+        let h = Arc::new(FakeHeap {
+            state: HeapState::new_in_use(),
+            buggy: AtomicUsize::new(1),
+            contents: loom::cell::UnsafeCell::new(0),
+        });
+        let owner = {
+            let h = Arc::clone(&h);
+            thread::spawn(move || {
+                // SAFETY: the owner holds the heap until it abandons it.
+                h.contents.with_mut(|c| unsafe { *c = 42 });
+                if relaxed {
+                    h.buggy.store(2, Ordering::Relaxed);
+                } else {
+                    h.state.abandon();
+                }
+            })
+        };
+        let claim = move |h: &FakeHeap| -> bool {
+            if relaxed {
+                h.buggy.load(Ordering::Relaxed) == 2
+                    && h.buggy
+                        .compare_exchange(2, 1, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok()
+            } else {
+                h.state.try_claim()
+            }
+        };
+        let adopter = {
+            let h = Arc::clone(&h);
+            thread::spawn(move || {
+                if claim(&h) {
+                    // SAFETY: claimed: we hold the heap (loom checks it).
+                    let v = h.contents.with(|c| unsafe { *c });
+                    assert!(v == 42 || v == 43, "adopter sees the owner's writes");
+                }
+            })
+        };
+        let sweeper = {
+            let h = Arc::clone(&h);
+            thread::spawn(move || {
+                if claim(&h) {
+                    // SAFETY: claimed: we hold the heap (loom checks it).
+                    h.contents.with_mut(|c| unsafe { *c += 1 });
+                    if relaxed {
+                        h.buggy.store(2, Ordering::Relaxed);
+                    } else {
+                        h.state.abandon();
+                    }
+                }
+            })
+        };
+        owner.join().unwrap();
+        adopter.join().unwrap();
+        sweeper.join().unwrap();
+    });
+}
+
+#[test]
+fn heap_handoff_publishes_the_heap_to_one_claimant() {
+    model_handoff(false);
+}
+
+#[test]
+#[should_panic(expected = "Causality violation")]
+fn seeded_bug_relaxed_abandon_races_on_the_heap() {
+    model_handoff(true);
 }
