@@ -13,6 +13,7 @@
 mod counting;
 mod leak;
 mod report;
+mod sync;
 pub use report::human_bytes;
 
 pub use counting::{Counting, CountingStats};
