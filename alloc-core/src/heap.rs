@@ -93,62 +93,59 @@ pub(crate) fn current_heap() -> *mut Heap {
 // ----------------------------------------------------------------------------
 // allocation
 
-/// Allocate a block of class `c` for a request of `req` bytes.
+/// Pop a block of class `c` from this thread's current slab, or null.
 ///
-/// Fast path: one TLS load, the current slab's free-list pop, two counter
-/// adds. No lock, no atomic read-modify-write, no syscall.
+/// The fast path: one TLS load (by the caller), the current slab's
+/// free-list pop, two counter adds. No lock, no atomic read-modify-write, no
+/// syscall.
+#[inline(always)]
+fn pop_current(heap: *mut Heap, c: usize, req: usize) -> *mut u8 {
+    if heap.is_null() {
+        return ptr::null_mut();
+    }
+    // SAFETY: `heap` is this thread's heap: only this thread touches its
+    // queues. `current[c]` is a live slab of the heap or the sentinel, whose
+    // `free` is null. A non-null `free` is a block of that slab.
+    unsafe {
+        let slab = *(*heap).current.get_unchecked(c);
+        let b = (*slab).free;
+        if b.is_null() {
+            return ptr::null_mut();
+        }
+        (*slab).free = (*b).next;
+        (*slab).used += 1;
+        (*heap).counters.get_unchecked(c).on_alloc(req);
+        b.cast()
+    }
+}
+
+/// Allocate a block of class `c` for a request of `req` bytes.
 #[inline(always)]
 pub(crate) fn alloc_fast(c: usize, req: usize, cfg: &Config) -> *mut u8 {
     let heap = current_heap();
-    if !heap.is_null() {
-        // SAFETY: `heap` is this thread's heap: only this thread touches its
-        // queues. `current[c]` is a live slab of the heap or the sentinel,
-        // whose `free` is null. A non-null `free` is a block of that slab.
-        unsafe {
-            let slab = *(*heap).current.get_unchecked(c);
-            let b = (*slab).free;
-            if !b.is_null() {
-                (*slab).free = (*b).next;
-                (*slab).used += 1;
-                (*heap).counters.get_unchecked(c).on_alloc(req);
-                return b.cast();
-            }
-        }
+    let b = pop_current(heap, c, req);
+    if !b.is_null() {
+        return b;
     }
-    alloc_slow(heap, c, req, false, cfg).0
+    alloc_slow(heap, c, req, cfg).0
 }
 
-/// As [`alloc_fast`], also reporting whether the block is known zeroed.
+/// As [`alloc_fast`], also reporting whether the block is known zeroed
+/// (carved fresh from never-touched memory).
 #[inline]
 pub(crate) fn alloc_zeroed_class(c: usize, req: usize, cfg: &Config) -> (*mut u8, bool) {
     let heap = current_heap();
-    if !heap.is_null() {
-        // SAFETY: as in `alloc_fast`.
-        unsafe {
-            let slab = *(*heap).current.get_unchecked(c);
-            let b = (*slab).free;
-            if !b.is_null() {
-                (*slab).free = (*b).next;
-                (*slab).used += 1;
-                (*heap).counters.get_unchecked(c).on_alloc(req);
-                return (b.cast(), false);
-            }
-        }
+    let b = pop_current(heap, c, req);
+    if !b.is_null() {
+        return (b, false);
     }
-    alloc_slow(heap, c, req, true, cfg)
+    alloc_slow(heap, c, req, cfg)
 }
 
 /// The slow path: adopt pending frees, find a slab with space, or make one.
 #[cold]
 #[inline(never)]
-fn alloc_slow(
-    mut heap: *mut Heap,
-    c: usize,
-    req: usize,
-    want_zero: bool,
-    cfg: &Config,
-) -> (*mut u8, bool) {
-    let _ = want_zero; // fresh carving reports zeroed memory either way
+fn alloc_slow(mut heap: *mut Heap, c: usize, req: usize, cfg: &Config) -> (*mut u8, bool) {
     if heap.is_null() {
         config::offer(cfg);
         heap = heap_acquire();
