@@ -466,16 +466,7 @@ pub fn run(args: &Args) -> Result<(), String> {
                         .and_then(|c| wait_full(c, cfg.timeout, &what));
                     match res {
                         Ok(out) => {
-                            for (peer, round, metrics) in parse_results(&out) {
-                                samples.push(Sample {
-                                    mode: Mode::InProcess,
-                                    workload: w.to_string(),
-                                    peer,
-                                    round,
-                                    group,
-                                    metrics,
-                                });
-                            }
+                            file_inproc(&mut samples, &out, w, group);
                             break;
                         }
                         // Died after its last result (at exit): keep them.
@@ -483,16 +474,7 @@ pub fn run(args: &Args) -> Result<(), String> {
                             let msg = format!("{} after printing every result (kept)", e.why);
                             eprintln!("FAILED {msg}");
                             failures.push(msg);
-                            for (peer, round, metrics) in parse_results(&e.stdout) {
-                                samples.push(Sample {
-                                    mode: Mode::InProcess,
-                                    workload: w.to_string(),
-                                    peer,
-                                    round,
-                                    group,
-                                    metrics,
-                                });
-                            }
+                            file_inproc(&mut samples, &e.stdout, w, group);
                             break;
                         }
                         Err(e) => {
@@ -677,6 +659,20 @@ pub fn redraw(args: &Args) -> Result<(), String> {
     report::charts(&dir, &recs, &subtitle)?;
     println!("{header}\n\n{table}");
     Ok(())
+}
+
+/// Files the one-process results a child printed.
+fn file_inproc(samples: &mut Vec<Sample>, out: &str, workload: &str, group: usize) {
+    for (peer, round, metrics) in parse_results(out) {
+        samples.push(Sample {
+            mode: Mode::InProcess,
+            workload: workload.to_string(),
+            peer,
+            round,
+            group,
+            metrics,
+        });
+    }
 }
 
 /// Prints usage.

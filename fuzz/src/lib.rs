@@ -99,6 +99,13 @@ fn check(b: &Live, upto: usize) {
     }
 }
 
+/// Check a block's contents, then free it.
+fn release(b: Live) {
+    check(&b, b.layout.size());
+    // SAFETY: a live block of `A` with its layout, owned by the caller.
+    unsafe { A.dealloc(b.p as *mut u8, b.layout) };
+}
+
 fn check_new(live: &[Live], p: *mut u8, layout: Layout) {
     assert!(!p.is_null(), "null for {layout:?}");
     assert_eq!(p as usize % layout.align(), 0, "misaligned for {layout:?}");
@@ -155,9 +162,7 @@ pub fn ops(data: &[u8]) {
                 live.push(b);
                 if live.len() > 64 {
                     let b = live.swap_remove(0);
-                    check(&b, b.layout.size());
-                    // SAFETY: live block with its layout.
-                    unsafe { A.dealloc(b.p as *mut u8, b.layout) };
+                    release(b);
                 }
             }
             3 | 4 if !live.is_empty() => {
@@ -196,17 +201,13 @@ pub fn ops(data: &[u8]) {
                 if std::env::var_os("FUZZ_TRACE").is_some() {
                     eprintln!("free {:#x} {:?}", b.p, b.layout);
                 }
-                check(&b, b.layout.size());
-                // SAFETY: live block with its layout.
-                unsafe { A.dealloc(b.p as *mut u8, b.layout) };
+                release(b);
             }
             _ => {}
         }
     }
     for b in live {
-        check(&b, b.layout.size());
-        // SAFETY: live block with its layout.
-        unsafe { A.dealloc(b.p as *mut u8, b.layout) };
+        release(b);
     }
 }
 
@@ -224,9 +225,7 @@ pub fn threads(data: &[u8]) {
         let mut seed = 0u8;
         while let Some(op) = inp.u8() {
             for b in rx.try_iter() {
-                check(&b, b.layout.size());
-                // SAFETY: a live block handed over to us.
-                unsafe { A.dealloc(b.p as *mut u8, b.layout) };
+                release(b);
             }
             let Some(sz) = size(&mut inp) else { break };
             let sz = if op % 4 == 0 { sz } else { 1 + sz % 2048 };
@@ -248,16 +247,12 @@ pub fn threads(data: &[u8]) {
             }
             if mine.len() > 32 {
                 let b = mine.swap_remove(op as usize % mine.len());
-                check(&b, b.layout.size());
-                // SAFETY: live block with its layout.
-                unsafe { A.dealloc(b.p as *mut u8, b.layout) };
+                release(b);
             }
         }
         drop(tx);
         for b in mine {
-            check(&b, b.layout.size());
-            // SAFETY: live block with its layout.
-            unsafe { A.dealloc(b.p as *mut u8, b.layout) };
+            release(b);
         }
         rx
     };
@@ -268,9 +263,7 @@ pub fn threads(data: &[u8]) {
     });
     for rx in rx_left {
         for b in rx.try_iter() {
-            check(&b, b.layout.size());
-            // SAFETY: live block with its layout.
-            unsafe { A.dealloc(b.p as *mut u8, b.layout) };
+            release(b);
         }
     }
 }
