@@ -11,8 +11,9 @@
 //! the same header (see `large.rs`).
 //!
 //! A slab segment belongs to one heap; only that heap's thread allocates or
-//! releases slabs in it. Empty segments go to the heap's one spare, then to
-//! a global bounded cache (decommitted), then back to the OS.
+//! releases slabs in it. Empty segments become the heap's spares (up to one
+//! per 16 MiB of slabs in use, at most 16), then go to a global bounded
+//! cache (decommitted), then back to the OS.
 
 use crate::cache::SlotCache;
 use crate::heap::Heap;
