@@ -112,10 +112,10 @@ fn main() {
     println!("{}", detector.report());
     // Give back what is cached for reuse (exited threads' spares, the large
     // cache) and show the effect.
-    let unmapped = GLOBAL.collect();
+    let unmapped = GLOBAL.release_free_memory();
     let after = GLOBAL.snapshot();
     println!(
-        "after PoolAlloc::collect(): resident {} (was {}), cached {}, large mappings unmapped {}",
+        "after PoolAlloc::release_free_memory(): resident {} (was {}), cached {}, large mappings unmapped {}",
         human_bytes(after.resident_bytes),
         human_bytes(snap.resident_bytes),
         human_bytes(after.cached_bytes),

@@ -15,7 +15,7 @@
 //! | `POOL_ALLOC_TRIM_PAGES` | trim reused pooled blocks' tails of at least this many pages (0: off) | 0 | 0..=256 |
 
 use crate::os;
-use crate::sync::{AtomicU8, AtomicUsize, Ordering};
+use crate::sync::{AtomicU8, AtomicUsize, Backoff, Ordering};
 
 /// Allocator configuration, built in `const` context:
 ///
@@ -168,14 +168,27 @@ pub(crate) fn ensure_init() {
     }
 }
 
+/// The one-time initialisation behind [`ensure_init`].
+///
+/// NB: a hand-written state word, not a `once_cell::race` cell: a race
+/// cell lets every racing thread run the initialisation and keeps one
+/// result, so a bad environment variable would be reported once per racing
+/// thread, and the configuration has more fields than one word holds.
+/// Here one thread initialises and the others wait (init is short and
+/// happens once).
 #[cold]
 fn init_slow() {
+    let backoff = Backoff::new();
     loop {
         match STATE.compare_exchange(0, 1, Ordering::Acquire, Ordering::Acquire) {
             Ok(_) => break,
             Err(2) => return,
-            Err(_) => crate::sync::spin_hint(),
+            Err(_) => backoff.snooze(),
         }
+    }
+    if !os::page_size_matches() {
+        os::write_stderr(&[b"pool-alloc: the system page size is not 4 KiB; \
+memory is served, but free memory cannot be given back to the OS\n"]);
     }
     let mut cfg = Config::new();
     if PENDING.set.load(Ordering::Acquire) == 2 {

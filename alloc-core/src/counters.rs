@@ -1,5 +1,9 @@
-//! Counters written by one thread, read by any: the fast path's only
-//! bookkeeping.
+//! Counters and gauges: what the allocator counts, read by `stats.rs`.
+//!
+//! * [`ClassCounters`]: per heap and class, written by one thread, read by
+//!   any: the fast path's only bookkeeping.
+//! * [`Gauge`] and [`GLOBAL`]: process-wide figures (mappings, caches,
+//!   large blocks) changed with ordinary atomic adds on slow paths only.
 //!
 //! Each counter is an atomic written only by its owner thread with
 //! `store(load + n, Relaxed)`: a plain load, add and store in machine code
@@ -8,7 +12,11 @@
 //! model in `loom_tests.rs` shows a count is never lost at quiescence, and
 //! its seeded-bug twin shows two writers would lose counts.
 
-use crate::sync::{AtomicU64, Ordering::Relaxed};
+#[cfg(not(loom))]
+use crate::size_class::CLASSES;
+use crate::sync::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+#[cfg(not(loom))]
+use crossbeam_utils::CachePadded;
 
 /// Add `n` to a counter only this thread writes (wrapping; `u64::MAX`
 /// subtracts one).
@@ -90,3 +98,67 @@ impl ClassCounters {
         )
     }
 }
+
+/// A byte or event figure changed with atomic adds by any thread (slow
+/// paths only).
+pub(crate) struct Gauge(AtomicUsize);
+
+impl Gauge {
+    #[cfg(not(loom))]
+    const fn new() -> Self {
+        Gauge(AtomicUsize::new(0))
+    }
+    pub(crate) fn add(&self, n: usize) {
+        self.0.fetch_add(n, Relaxed);
+    }
+    pub(crate) fn sub(&self, n: usize) {
+        self.0.fetch_sub(n, Relaxed);
+    }
+    pub(crate) fn get(&self) -> usize {
+        self.0.load(Relaxed)
+    }
+}
+
+/// Process-wide figures. Each sits on a cache line of its own: different
+/// threads change them (a segment mapped here, a large block freed there).
+#[cfg(not(loom))]
+pub(crate) struct GlobalCounters {
+    /// Segment address space mapped now.
+    pub(crate) mapped_bytes: CachePadded<Gauge>,
+    /// Bytes of empty segments in the global segment cache.
+    pub(crate) cached_segments_bytes: CachePadded<Gauge>,
+    /// Bytes decommitted so far (cumulative).
+    pub(crate) decommitted_bytes: CachePadded<Gauge>,
+    /// Bytes unmapped so far (cumulative).
+    pub(crate) unmapped_bytes: CachePadded<Gauge>,
+    /// Heap metadata mapped.
+    pub(crate) meta_bytes: CachePadded<Gauge>,
+    /// Large-block mappings (live and cached).
+    pub(crate) large_mapped_bytes: CachePadded<Gauge>,
+    /// Freed large mappings kept in the large cache.
+    pub(crate) large_cached_bytes: CachePadded<Gauge>,
+    /// Bytes requested by live large blocks.
+    pub(crate) large_live_bytes: CachePadded<Gauge>,
+    /// Large blocks allocated (cumulative).
+    pub(crate) large_allocs: CachePadded<Gauge>,
+    /// Large blocks freed (cumulative).
+    pub(crate) large_frees: CachePadded<Gauge>,
+    /// Frees by threads that never allocated (and so have no heap).
+    pub(crate) frees_without_heap: CachePadded<[ClassCounters; CLASSES]>,
+}
+
+/// The process-wide figures.
+#[cfg(not(loom))]
+pub(crate) static GLOBAL: GlobalCounters = GlobalCounters {
+    mapped_bytes: CachePadded::new(Gauge::new()),
+    cached_segments_bytes: CachePadded::new(Gauge::new()),
+    decommitted_bytes: CachePadded::new(Gauge::new()),
+    unmapped_bytes: CachePadded::new(Gauge::new()),
+    meta_bytes: CachePadded::new(Gauge::new()),
+    large_mapped_bytes: CachePadded::new(Gauge::new()),
+    large_cached_bytes: CachePadded::new(Gauge::new()),
+    large_live_bytes: CachePadded::new(Gauge::new()),
+    large_allocs: CachePadded::new(Gauge::new()),
+    large_frees: CachePadded::new(Gauge::new()),
+    frees_without_heap: CachePadded::new([const { ClassCounters::new() }; CLASSES]),
+};

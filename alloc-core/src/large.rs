@@ -12,11 +12,18 @@
 
 use crate::cache::SlotCache;
 use crate::config;
+use crate::counters::GLOBAL;
 use crate::os::{self, PAGE_SIZE};
-use crate::segment::{Segment, HEADER_SIZE, SEG_KIND_LARGE, SEG_MASK, SEG_SIZE, SLICE_SHIFT};
-use crate::slab::{Slab, KIND_LARGE, LARGE_OWNER};
-use crate::stats::GLOBAL;
+use crate::segment::{
+    segment_of, slice_index, Segment, HEADER_SIZE, SEG_KIND_LARGE, SEG_MASK, SEG_SIZE,
+};
+use crate::slab::{descriptor_of, Owner, KIND_LARGE};
 use core::ptr;
+
+/// The owner a large block's descriptor names: never a real heap (heaps are
+/// page-aligned mappings), so a large free always takes the non-local path
+/// of `heap::free`, which hands it to [`free`].
+pub(crate) const LARGE_OWNER: Owner = ptr::without_provenance_mut(8);
 
 /// Freed large mappings: value = address | length in pages (the address is
 /// segment-aligned, so 22 low bits are free: lengths below 16 GiB).
@@ -63,9 +70,7 @@ pub(crate) fn alloc(size: usize, align: usize, cfg: &config::Config) -> (*mut u8
         });
         if v != 0 {
             seg = (v & !PAGES_MASK) as *mut Segment;
-            GLOBAL
-                .large_cached_bytes
-                .fetch_sub((v & PAGES_MASK) * PAGE_SIZE);
+            GLOBAL.large_cached_bytes.sub((v & PAGES_MASK) * PAGE_SIZE);
         }
     }
     if seg.is_null() {
@@ -74,7 +79,7 @@ pub(crate) fn alloc(size: usize, align: usize, cfg: &config::Config) -> (*mut u8
         if seg.is_null() {
             return (ptr::null_mut(), false);
         }
-        GLOBAL.large_mapped_bytes.fetch_add(total);
+        GLOBAL.large_mapped_bytes.add(total);
         zeroed = true;
         // SAFETY: a fresh mapping of `total >= HEADER_SIZE` bytes.
         unsafe { (*seg).large_len = total };
@@ -84,31 +89,36 @@ pub(crate) fn alloc(size: usize, align: usize, cfg: &config::Config) -> (*mut u8
     unsafe {
         let p = (seg as *mut u8).add(off);
         (*seg).kind = SEG_KIND_LARGE;
-        (*seg).heap = LARGE_OWNER;
         (*seg).large_offset = off;
         (*seg).large_size = size;
         init_descriptors(seg, p, align);
-        GLOBAL.large_allocs.fetch_add(1);
-        GLOBAL.large_live_bytes.fetch_add(size);
+        GLOBAL.large_allocs.add(1);
+        GLOBAL.large_live_bytes.add(size);
         (p, zeroed)
     }
 }
 
-/// Point the slice descriptor of `p` at a large descriptor in `slabs[0]`.
+/// Make slice 0's descriptor a large-block descriptor, and point the
+/// descriptor of `p`'s slice back at it, so `slab_of(p)` finds it.
+///
+/// # Safety
+/// * `seg` is the mapped header of a large block the caller owns, whose
+///   user block starts at `p` (aligned to `align`).
 unsafe fn init_descriptors(seg: *mut Segment, p: *mut u8, align: usize) {
-    // SAFETY: the header is mapped and ours.
+    let head = descriptor_of(seg, 0);
+    // SAFETY: caller contract: the header is mapped and ours; descriptors
+    // are inside it.
     unsafe {
-        let head = (seg as *mut Slab).cast::<Slab>();
         (*head).kind = KIND_LARGE;
-        (*head).heap = LARGE_OWNER;
+        (*head).owner = LARGE_OWNER;
         (*head).slab_offset = 0;
         (*head).class = 0;
         (*head).block_size = 0;
-        if align < SEG_SIZE {
-            let idx = ((p as usize) & SEG_MASK) >> SLICE_SHIFT;
+        if align < SEG_SIZE && segment_of(p) == seg {
+            let idx = slice_index(p);
             if idx != 0 {
-                let d = head.add(idx);
-                (*d).slab_offset = (idx * core::mem::size_of::<Slab>()) as u32;
+                let d = descriptor_of(seg, idx);
+                (*d).slab_offset = (d as usize - head as usize) as u32;
             }
         }
     }
@@ -119,27 +129,28 @@ unsafe fn init_descriptors(seg: *mut Segment, p: *mut u8, align: usize) {
 /// # Safety
 /// * `seg` is the header of a live large block, given up by the caller.
 pub(crate) unsafe fn free(seg: *mut Segment) {
-    // SAFETY: the mapping is ours now.
+    // SAFETY: caller contract: the block is given up, so the whole mapping
+    // is ours to cache or unmap.
     unsafe {
         let len = (*seg).large_len;
-        GLOBAL.large_frees.fetch_add(1);
-        GLOBAL.large_live_bytes.fetch_sub((*seg).large_size);
+        GLOBAL.large_frees.add(1);
+        GLOBAL.large_live_bytes.sub((*seg).large_size);
         let cacheable = (*seg).large_offset == HEADER_SIZE
             && len <= config::large_cache_block_max()
             && GLOBAL.large_cached_bytes.get() + len <= config::large_cache_bytes();
         if cacheable {
-            GLOBAL.large_cached_bytes.fetch_add(len);
+            GLOBAL.large_cached_bytes.add(len);
             if LARGE_CACHE.put(
                 seg as usize | (len / PAGE_SIZE),
                 config::large_cache_entries(),
             ) {
                 return;
             }
-            GLOBAL.large_cached_bytes.fetch_sub(len);
+            GLOBAL.large_cached_bytes.sub(len);
         }
         os::unmap(seg.cast(), len);
-        GLOBAL.large_mapped_bytes.fetch_sub(len);
-        GLOBAL.unmapped_bytes.fetch_add(len);
+        GLOBAL.large_mapped_bytes.sub(len);
+        GLOBAL.unmapped_bytes.add(len);
     }
 }
 
@@ -152,10 +163,12 @@ pub(crate) fn flush_cache() -> usize {
             return freed;
         }
         let len = (v & PAGES_MASK) * PAGE_SIZE;
-        GLOBAL.large_cached_bytes.fetch_sub(len);
-        os::unmap((v & !PAGES_MASK) as *mut u8, len);
-        GLOBAL.large_mapped_bytes.fetch_sub(len);
-        GLOBAL.unmapped_bytes.fetch_add(len);
+        GLOBAL.large_cached_bytes.sub(len);
+        // SAFETY: the slot's CAS made the cached mapping ours; it holds no
+        // live block.
+        unsafe { os::unmap((v & !PAGES_MASK) as *mut u8, len) };
+        GLOBAL.large_mapped_bytes.sub(len);
+        GLOBAL.unmapped_bytes.add(len);
         freed += len;
     }
 }
@@ -168,7 +181,9 @@ pub(crate) fn flush_cache() -> usize {
 /// * `p` is a live large block allocated with alignment `align`.
 pub(crate) unsafe fn realloc(p: *mut u8, align: usize, new_size: usize) -> *mut u8 {
     let seg = header_of(p, align);
-    // SAFETY: the header of a live large block we are allowed to resize.
+    // SAFETY: caller contract: the header of a live large block the caller
+    // holds; the tail unmapped lies past the new size, and `mremap` moves
+    // or resizes the caller's own whole mapping.
     unsafe {
         let len = (*seg).large_len;
         let off = (*seg).large_offset;
@@ -178,23 +193,23 @@ pub(crate) unsafe fn realloc(p: *mut u8, align: usize, new_size: usize) -> *mut 
         };
         let done = |seg: *mut Segment| {
             (*seg).large_size = new_size;
-            GLOBAL.large_live_bytes.fetch_add(new_size);
-            GLOBAL.large_live_bytes.fetch_sub(old_size);
+            GLOBAL.large_live_bytes.add(new_size);
+            GLOBAL.large_live_bytes.sub(old_size);
         };
         if new_len <= len {
             // Shrink: give back the tail if it is worth a system call.
             if len - new_len >= 16 * PAGE_SIZE {
                 os::unmap((seg as *mut u8).add(new_len), len - new_len);
                 (*seg).large_len = new_len;
-                GLOBAL.large_mapped_bytes.fetch_sub(len - new_len);
-                GLOBAL.unmapped_bytes.fetch_add(len - new_len);
+                GLOBAL.large_mapped_bytes.sub(len - new_len);
+                GLOBAL.unmapped_bytes.add(len - new_len);
             }
             done(seg);
             return p;
         }
         if os::remap_in_place(seg.cast(), len, new_len) {
             (*seg).large_len = new_len;
-            GLOBAL.large_mapped_bytes.fetch_add(new_len - len);
+            GLOBAL.large_mapped_bytes.add(new_len - len);
             done(seg);
             return p;
         }
@@ -206,7 +221,7 @@ pub(crate) unsafe fn realloc(p: *mut u8, align: usize, new_size: usize) -> *mut 
             return ptr::null_mut();
         }
         (*moved).large_len = new_len;
-        GLOBAL.large_mapped_bytes.fetch_add(new_len - len);
+        GLOBAL.large_mapped_bytes.add(new_len - len);
         done(moved);
         (moved as *mut u8).add(off)
     }
@@ -218,6 +233,6 @@ pub(crate) unsafe fn realloc(p: *mut u8, align: usize, new_size: usize) -> *mut 
 /// * `p` is a live large block allocated with alignment `align`.
 pub(crate) unsafe fn usable_size(p: *mut u8, align: usize) -> usize {
     let seg = header_of(p, align);
-    // SAFETY: live large block header.
+    // SAFETY: caller contract: the header of a live large block is mapped.
     unsafe { (*seg).large_len - (*seg).large_offset }
 }

@@ -5,25 +5,55 @@
 //! * **OS page**: 4 KiB, the unit of `mmap`/`madvise`.
 //! * **segment**: a 4 MiB mapping aligned to 4 MiB; its first slice is a
 //!   header with one descriptor per slice. `addr & !(4 MiB - 1)` finds it.
-//! * **slice**: 64 KiB of a segment; slabs are runs of slices.
-//! * **slab**: a run of slices carved into blocks of one size class, with
-//!   its own free lists; owned by one heap.
+//! * **slice**: 64 KiB of a segment. A **run** is a range of free slices
+//!   handed out together; slabs are made of runs.
+//! * **slab**: a run carved into blocks of one size class, with its own
+//!   free lists; owned by one heap.
 //! * **block**: what `alloc` returns.
 //! * **class**: a block size. Small (<= 3584 B, fine-grained), pooled
 //!   (4 KiB..=1 MiB, each 1.5x the last), or large (above 1 MiB: a mapping
 //!   of its own, see `large.rs`).
 //! * **heap**: a thread's allocator state: per class a queue of slabs, the
 //!   segments it owns. Reached through a plain TLS load.
+//! * **collect** (a slab's frees): move its `local_free` and remote frees
+//!   onto its `free` list. Nothing else is called "collect".
+//! * **release**: give free memory back: slabs to their segments, segments
+//!   to the cache or the OS.
+//! * **decommit**: `madvise` pages away; the address space stays.
 //! * **remote free**: a free by a thread other than the slab's owner; goes
 //!   to the slab's atomic `thread_free` stack (`remote.rs`).
 //! * **abandoned heap**: the heap of an exited thread, awaiting adoption.
 //!
-//! One concern per file: `size_class.rs`, `slab.rs`, `segment.rs`,
-//! `heap.rs` (thread heaps, alloc/free paths), `remote.rs` (cross-thread
-//! lists), `large.rs`, `cache.rs`, `os.rs` (every system call), `config.rs`,
-//! `stats.rs`, `sync.rs` (the loom shim).
+//! # Modules, top to bottom
+//!
+//! Dependencies point down only (`scripts/check_arch.py`, run by CI,
+//! fails on an edge that points up, and so on any cycle):
+//!
+//! | layer | module | what it owns |
+//! | --- | --- | --- |
+//! | face | `pool.rs` | `PoolAlloc`, `GlobalAlloc`: band dispatch, alignment, realloc |
+//! | | `stats.rs` | `snapshot()`: sums the counters into an `alloc_stats` value |
+//! | heap | `heap/mod.rs` | the `Heap` type, TLS slot, registry |
+//! | | `heap/alloc.rs` | **the allocation fast path** `alloc_fast`, and the slow path |
+//! | | `heap/free.rs` | **the free fast path** `free`, remote frees, emptied slabs |
+//! | | `heap/queue.rs` | per-class slab queues |
+//! | | `heap/exit.rs` | thread exit, adoption, sweeping, releasing free memory |
+//! | large | `large.rs` | blocks above 1 MiB (and over-aligned ones) |
+//! | slab | `slab.rs` | the slab descriptor, `slab_of`, free lists, carving |
+//! | segment | `segment.rs` | 4 MiB segments, runs of slices, spares, the segment cache |
+//! | os | `os.rs` | every system call |
+//! | leaves | `size_class.rs` | classes and their O(1) lookup |
+//! | | `extent.rs` | pooled blocks' touched extents (tail trimming) |
+//! | | `remote.rs` | the remote-free stack and delayed hand-off |
+//! | | `cache.rs` | a bounded lock-free cache of whole mappings |
+//! | | `handoff.rs` | the heap hand-over state (abandon / claim) |
+//! | | `counters.rs` | single-writer counters, process-wide gauges |
+//! | | `config.rs` | `Config`, environment variables, one-time init |
+//! | | `valgrind.rs` | memcheck client requests (feature `valgrind`) |
+//! | | `sync.rs` | atomics and `Backoff`: std normally, loom under `--cfg loom` |
+//! | | `loom_tests.rs` | loom models of the lock-free leaves |
 
-#![warn(unsafe_op_in_unsafe_fn)]
+#![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 #![cfg_attr(loom, allow(dead_code))]
 
@@ -41,6 +71,8 @@ mod loom_tests;
 
 #[cfg(not(loom))]
 pub mod config;
+#[cfg(not(loom))]
+mod extent;
 #[cfg(not(loom))]
 mod heap;
 #[cfg(not(loom))]

@@ -72,8 +72,11 @@ impl TakeAll for ThreadFree {
     fn make() -> Self {
         ThreadFree::new()
     }
+    /// # Safety
+    /// * `b` is an owned block handed over.
     unsafe fn push_block(&self, b: *mut Block) {
-        // SAFETY: forwarded.
+        // SAFETY: caller contract: `b` is ours to hand over, which is all
+        // `push` asks.
         let r = unsafe { self.push(b) };
         assert_eq!(r, Pushed::Done, "never full in this model");
     }
@@ -86,8 +89,11 @@ impl TakeAll for DelayedList {
     fn make() -> Self {
         DelayedList::new()
     }
+    /// # Safety
+    /// * `b` is an owned block handed over.
     unsafe fn push_block(&self, b: *mut Block) {
-        // SAFETY: forwarded.
+        // SAFETY: caller contract: `b` is ours to hand over, which is all
+        // `push` asks.
         unsafe { self.push(b) }
     }
     fn take(&self) -> *mut Block {
@@ -103,6 +109,8 @@ impl TakeAll for LoadStoreList {
     fn make() -> Self {
         LoadStoreList(AtomicUsize::new(0))
     }
+    /// # Safety
+    /// * `b` is an owned block handed over.
     unsafe fn push_block(&self, b: *mut Block) {
         let mut cur = self.0.load(Ordering::Relaxed);
         loop {
@@ -376,7 +384,7 @@ fn model_handoff(relaxed: bool) {
         buggy: AtomicUsize,
         contents: loom::cell::UnsafeCell<u64>,
     }
-    // SAFETY (test): access to `contents` follows the hand-over protocol
+    // SAFETY: (test) access to `contents` follows the hand-over protocol
     // under test; loom reports any access it does not order.
     unsafe impl Sync for FakeHeap {}
     loom::model(move || {

@@ -1,12 +1,26 @@
-//! The OS layer: every system call the allocator makes goes through here.
+//! The OS layer: every system call the allocator makes goes through here
+//! (memory mappings, the clock, stderr, the environment, `/proc`, the
+//! pthread key that reports thread exit). Nothing here allocates.
 //!
-//! Memory comes from anonymous private `mmap`; nothing here allocates.
+//! Memory comes from anonymous private `mmap`.
 
 use core::ptr;
 use core::sync::atomic::{AtomicUsize, Ordering};
+use crossbeam_utils::CachePadded;
 
-/// The OS page size the allocator assumes (checked once at start-up).
+/// The OS page size the allocator assumes. `page_size_matches` checks it
+/// against the system's once, at initialisation (`config.rs`).
 pub(crate) const PAGE_SIZE: usize = 4096;
+
+/// Whether the system's page size is [`PAGE_SIZE`]. On a system with
+/// larger pages every mapping is still valid (mappings are 4 MiB-aligned),
+/// but `madvise` ranges are not page-aligned and fail, so memory is not
+/// given back: the caller warns once.
+pub(crate) fn page_size_matches() -> bool {
+    // SAFETY: sysconf has no preconditions; it reads a system constant.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    n == PAGE_SIZE as libc::c_long
+}
 
 /// Map `size` bytes of fresh, zeroed, read-write memory. Null on failure.
 pub(crate) fn map(size: usize) -> *mut u8 {
@@ -53,7 +67,7 @@ fn reserve(size: usize) -> *mut u8 {
 /// addresses from 2 TiB up, well away from the heap and the libraries. Most
 /// of the time the kernel grants the hint and one `mmap` gives an aligned
 /// mapping, instead of an over-sized `mmap` and two trimming `munmap`s.
-static HINT: AtomicUsize = AtomicUsize::new(0);
+static HINT: CachePadded<AtomicUsize> = CachePadded::new(AtomicUsize::new(0));
 const HINT_BASE: usize = 2 << 40;
 const HINT_END: usize = 30 << 40;
 
@@ -96,7 +110,8 @@ fn map_at_hint(size: usize, align: usize) -> *mut u8 {
         return ptr::null_mut();
     }
     if (p as usize) & (align - 1) != 0 {
-        unmap(p.cast(), size);
+        // SAFETY: the mapping was just made and is not aligned: unused.
+        unsafe { unmap(p.cast(), size) };
         return ptr::null_mut();
     }
     p.cast()
@@ -117,7 +132,8 @@ pub(crate) fn map_aligned(size: usize, align: usize) -> *mut u8 {
     if p.is_null() {
         return p;
     }
-    trim_to_aligned(p, total, size, align)
+    // SAFETY: a fresh mapping of `size + align` bytes.
+    unsafe { trim_to_aligned(p, total, size, align) }
 }
 
 /// Reserve (PROT_NONE) `size` bytes aligned to `align`; used as the target
@@ -130,26 +146,42 @@ fn reserve_aligned(size: usize, align: usize) -> *mut u8 {
     if p.is_null() {
         return p;
     }
-    trim_to_aligned(p, total, size, align)
+    // SAFETY: a fresh reservation of `size + align` bytes.
+    unsafe { trim_to_aligned(p, total, size, align) }
 }
 
-fn trim_to_aligned(p: *mut u8, total: usize, size: usize, align: usize) -> *mut u8 {
+/// Keep the `align`-aligned `size` bytes of the mapping `p..p+total` and
+/// unmap the rest.
+///
+/// # Safety
+/// * `p..p+total` is a mapping just made by the caller, unused, with
+///   `total >= size + align`.
+unsafe fn trim_to_aligned(p: *mut u8, total: usize, size: usize, align: usize) -> *mut u8 {
     let addr = p as usize;
     let aligned = (addr + align - 1) & !(align - 1);
     let front = aligned - addr;
     let back = total - front - size;
-    if front > 0 {
-        unmap(p, front);
-    }
-    if back > 0 {
-        unmap((aligned + size) as *mut u8, back);
+    // SAFETY: caller contract; the front and back pieces lie inside the
+    // mapping, outside the aligned part kept.
+    unsafe {
+        if front > 0 {
+            unmap(p, front);
+        }
+        if back > 0 {
+            unmap((aligned + size) as *mut u8, back);
+        }
     }
     aligned as *mut u8
 }
 
 /// Give a mapping (or a page-aligned part of one) back to the OS.
-pub(crate) fn unmap(p: *mut u8, size: usize) {
-    // SAFETY: callers pass a page-aligned range they own and no longer use.
+///
+/// # Safety
+/// * `p..p+size` is page-aligned, mapped by this allocator, and nothing
+///   will read or write it again.
+pub(crate) unsafe fn unmap(p: *mut u8, size: usize) {
+    // SAFETY: caller contract: the range is ours and unused; munmap of such
+    // a range cannot affect any other memory.
     unsafe {
         libc::munmap(p.cast(), size);
     }
@@ -157,21 +189,29 @@ pub(crate) fn unmap(p: *mut u8, size: usize) {
 
 /// Decommit a page-aligned range: the address space stays, the pages go back
 /// to the OS and read as zero when touched again.
-pub(crate) fn decommit(p: *mut u8, size: usize) {
+///
+/// # Safety
+/// * `p..p+size` is page-aligned, inside a mapping of this allocator, and
+///   its contents are no longer needed (they read as zero afterwards).
+pub(crate) unsafe fn decommit(p: *mut u8, size: usize) {
     if size == 0 {
         return;
     }
-    // SAFETY: callers pass a page-aligned range of their own mapping whose
-    // contents they no longer need.
+    // SAFETY: caller contract; MADV_DONTNEED on a private anonymous
+    // mapping only drops the pages' contents.
     unsafe {
         libc::madvise(p.cast(), size, libc::MADV_DONTNEED);
     }
 }
 
 /// Try to grow or shrink the mapping at `p` in place. True on success.
-pub(crate) fn remap_in_place(p: *mut u8, old: usize, new: usize) -> bool {
-    // SAFETY: `p..p+old` is a mapping the caller owns; without MAYMOVE the
-    // kernel either resizes it where it is or fails and leaves it alone.
+///
+/// # Safety
+/// * `p..p+old` is a whole mapping of this allocator, owned by the caller.
+pub(crate) unsafe fn remap_in_place(p: *mut u8, old: usize, new: usize) -> bool {
+    // SAFETY: caller contract; without MAYMOVE the kernel either resizes
+    // the mapping where it is (growing only into unmapped space) or fails
+    // and leaves it alone.
     let r = unsafe { libc::mremap(p.cast(), old, new, 0) };
     r != libc::MAP_FAILED
 }
@@ -179,13 +219,18 @@ pub(crate) fn remap_in_place(p: *mut u8, old: usize, new: usize) -> bool {
 /// Move the mapping `p..p+old` to a fresh `align`-aligned place of `new`
 /// bytes without copying (page tables move). Null on failure, in which case
 /// the old mapping is untouched.
-pub(crate) fn remap_aligned(p: *mut u8, old: usize, new: usize, align: usize) -> *mut u8 {
+///
+/// # Safety
+/// * `p..p+old` is a whole mapping of this allocator, owned by the caller;
+///   on success it is gone and the caller uses the returned address.
+pub(crate) unsafe fn remap_aligned(p: *mut u8, old: usize, new: usize, align: usize) -> *mut u8 {
     let target = reserve_aligned(new, align);
     if target.is_null() {
         return target;
     }
-    // SAFETY: `p..p+old` is the caller's mapping; `target..target+new` is a
-    // reservation we own, which MREMAP_FIXED replaces atomically.
+    // SAFETY: `p..p+old` is the caller's mapping (caller contract);
+    // `target..target+new` is a reservation we own, which MREMAP_FIXED
+    // replaces atomically.
     let r = unsafe {
         libc::mremap(
             p.cast(),
@@ -196,7 +241,8 @@ pub(crate) fn remap_aligned(p: *mut u8, old: usize, new: usize, align: usize) ->
         )
     };
     if r == libc::MAP_FAILED {
-        unmap(target, new);
+        // SAFETY: the reservation is ours and was not used.
+        unsafe { unmap(target, new) };
         return ptr::null_mut();
     }
     r.cast()
@@ -243,4 +289,63 @@ pub(crate) fn getenv(name: &core::ffi::CStr) -> Option<&'static [u8]> {
     // SAFETY: getenv returned a NUL-terminated C string.
     let s = unsafe { core::ffi::CStr::from_ptr(p) };
     Some(s.to_bytes())
+}
+
+/// Resident set size of the process, from `/proc/self/statm`, read without
+/// allocating. 0 if it cannot be read.
+pub(crate) fn resident_bytes() -> u64 {
+    let mut buf = [0u8; 128];
+    // SAFETY: a NUL-terminated path; the fd is closed below.
+    let fd = unsafe { libc::open(c"/proc/self/statm".as_ptr(), libc::O_RDONLY) };
+    if fd < 0 {
+        return 0;
+    }
+    // SAFETY: `buf` is writable for its whole length, and `fd` is open.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    // SAFETY: `fd` is ours and open; nothing else holds it.
+    unsafe { libc::close(fd) };
+    if n <= 0 {
+        return 0;
+    }
+    // The second field is the resident page count.
+    let pages = buf[..n as usize]
+        .split(|&b| b == b' ')
+        .nth(1)
+        .map(|f| {
+            f.iter()
+                .take_while(|b| b.is_ascii_digit())
+                .fold(0u64, |n, &b| {
+                    n.saturating_mul(10).saturating_add(u64::from(b - b'0'))
+                })
+        })
+        .unwrap_or(0);
+    pages * PAGE_SIZE as u64
+}
+
+/// A pthread key whose destructor is `on_exit`: run at the exit of every
+/// thread that set a non-null value for it. None if the key cannot be made.
+pub(crate) fn thread_exit_key(
+    on_exit: unsafe extern "C" fn(*mut libc::c_void),
+) -> Option<libc::pthread_key_t> {
+    let mut key: libc::pthread_key_t = 0;
+    // SAFETY: `key` is a valid out-pointer; `on_exit` is an `extern "C"`
+    // function, which cannot unwind into the C caller.
+    let r = unsafe { libc::pthread_key_create(&mut key, Some(on_exit)) };
+    (r == 0).then_some(key)
+}
+
+/// Give back a key made by [`thread_exit_key`] that lost a race to be the
+/// process's one key (no thread has set a value for it).
+pub(crate) fn thread_exit_key_delete(key: libc::pthread_key_t) {
+    // SAFETY: a key we created and never published; deleting it runs no
+    // destructor.
+    unsafe { libc::pthread_key_delete(key) };
+}
+
+/// Set the calling thread's value for `key` (non-null: its destructor will
+/// run at thread exit).
+pub(crate) fn thread_exit_key_set(key: libc::pthread_key_t, value: *mut libc::c_void) {
+    // SAFETY: `key` was created by `thread_exit_key`. For the first keys
+    // glibc stores the value in the thread's static block (no allocation).
+    unsafe { libc::pthread_setspecific(key, value) };
 }

@@ -1,14 +1,19 @@
-//! `PoolAlloc` and its `GlobalAlloc` impl: band dispatch, alignment,
-//! realloc in place.
+//! `PoolAlloc` and its `GlobalAlloc` impl, the allocator's face: which
+//! band serves a request (small and pooled classes from the thread heap,
+//! large blocks mapped directly), alignment, `realloc` in place, and the
+//! pooled blocks' touched extents (`slab::trim_pooled`).
 
 use crate::config::Config;
-use crate::size_class::POOLED_MAX;
-use crate::{heap, large, segment, stats, valgrind};
+use crate::heap::alloc::{alloc_fast, alloc_with_zero_hint};
+use crate::heap::exit::release_current_thread;
+use crate::heap::free::free;
+use crate::heap::note_resize;
+use crate::segment::{SEG_SIZE, SLICE_SIZE};
+use crate::size_class::{class_of, class_of_small, class_size, is_pooled, POOLED_MAX, SMALL_MAX};
+use crate::slab::{block_start, slab_of, trim_pooled, widen_pooled, KIND_CLASS, KIND_LARGE};
+use crate::{large, stats, valgrind};
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;
-
-use crate::size_class::{class_of, class_of_small, class_size, is_pooled, SMALL_MAX};
-use crate::slab::{KIND_CLASS, KIND_LARGE};
 
 /// Alignment every class block has at least, when the size is rounded to it.
 const MIN_ALIGN: usize = 16;
@@ -42,23 +47,44 @@ impl PoolAlloc {
         PoolAlloc { config }
     }
 
-    /// A snapshot of the allocator's statistics.
+    /// A snapshot of the allocator's statistics (the same as
+    /// [`snapshot`](crate::snapshot)).
+    ///
+    /// ```
+    /// use alloc_core::PoolAlloc;
+    /// let a = PoolAlloc::new();
+    /// let s = a.snapshot();
+    /// assert!(s.classes.len() > 40);
+    /// ```
     pub fn snapshot(&self) -> alloc_stats::Snapshot {
         stats::snapshot()
     }
 
-    /// Collect this thread's pending frees, release its empty slabs and
-    /// spare segment, sweep exited threads' heaps, and give back cached
-    /// large mappings. Returns the bytes of large mappings unmapped.
-    pub fn collect(&self) -> usize {
-        heap::collect_current();
+    /// Give free memory back to the OS now: this thread's pending frees are
+    /// taken, its empty slabs (kept ones included) released, its free
+    /// slices decommitted and its spare segments given back; exited
+    /// threads' heaps are swept; cached large mappings are unmapped.
+    /// Returns the bytes of large mappings unmapped (the snapshot's
+    /// `returned_bytes` shows the whole effect).
+    ///
+    /// ```
+    /// use alloc_core::PoolAlloc;
+    /// use std::alloc::{GlobalAlloc, Layout};
+    /// static A: PoolAlloc = PoolAlloc::new();
+    /// let layout = Layout::from_size_align(8 << 20, 16).unwrap();
+    /// // SAFETY: a valid non-zero layout; the block is freed with it.
+    /// unsafe { A.dealloc(A.alloc(layout), layout) };
+    /// A.release_free_memory();
+    /// ```
+    pub fn release_free_memory(&self) -> usize {
+        release_current_thread();
         large::flush_cache()
     }
 
     #[cold]
     #[inline(never)]
     fn alloc_general(&self, size: usize, align: usize, zero: bool) -> *mut u8 {
-        if size <= POOLED_MAX && align <= segment::SLICE_SIZE {
+        if size <= POOLED_MAX && align <= SLICE_SIZE {
             let rounded = (size + align - 1) & !(align - 1);
             if rounded <= POOLED_MAX {
                 let c = class_of(rounded);
@@ -101,7 +127,7 @@ impl PoolAlloc {
         if is_pooled(c) {
             return self.alloc_pooled(c, size, size, zero);
         }
-        let p = heap::alloc_fast(c, size, &self.config);
+        let p = alloc_fast(c, size, &self.config);
         if zero && !p.is_null() {
             // SAFETY: the block has at least `size` bytes.
             unsafe { zero_block(p, size) };
@@ -114,16 +140,16 @@ impl PoolAlloc {
     #[inline(never)]
     fn alloc_pooled(&self, c: usize, req: usize, touch: usize, zero: bool) -> *mut u8 {
         let (p, zeroed) = if zero {
-            heap::alloc_zeroed_class(c, req, &self.config)
+            alloc_with_zero_hint(c, req, &self.config)
         } else {
-            (heap::alloc_fast(c, req, &self.config), false)
+            (alloc_fast(c, req, &self.config), false)
         };
         if p.is_null() {
             return p;
         }
         // SAFETY: `p` was just allocated by this thread from a pooled slab
         // of its heap, and `touch` fits the block.
-        unsafe { heap::trim_pooled(p, touch) };
+        unsafe { trim_pooled(p, touch) };
         if zero && !zeroed {
             // SAFETY: the block has at least `touch >= req` bytes.
             unsafe { zero_block(p, req) };
@@ -131,28 +157,33 @@ impl PoolAlloc {
         p
     }
 
-    /// Free a block allocated with alignment above `MIN_ALIGN`.
+    /// Free a block allocated with alignment above `MIN_ALIGN`: it may be
+    /// aligned inside a larger class block, or be a large block placed past
+    /// its header at the alignment.
+    ///
+    /// # Safety
+    /// * `p` is a live block allocated by this allocator with a layout of
+    ///   `size` bytes and alignment `align`; the caller gives it up.
     #[cold]
     #[inline(never)]
     unsafe fn dealloc_general(&self, p: *mut u8, size: usize, align: usize) {
-        if align >= segment::SEG_SIZE {
-            // SAFETY: a large block allocated with this alignment.
+        if align >= SEG_SIZE {
+            // SAFETY: caller contract: a large block with this alignment,
+            // whose header sits `align` bytes before it.
             unsafe { large::free(large::header_of(p, align)) };
             return;
         }
-        // SAFETY: `p` is live (caller contract): its slab descriptor is
-        // valid; for class slabs the block start is found by division since
-        // `p` may point inside an over-allocated block.
+        // SAFETY: caller contract: `p` is live, so its slab descriptor is
+        // valid; in a class slab `p` may point inside an over-allocated
+        // block, whose start `block_start` finds.
         unsafe {
-            let slab = segment::slab_of(p);
+            let slab = slab_of(p);
             let block = if (*slab).kind == KIND_CLASS {
-                let start = (*slab).start as usize;
-                let bs = (*slab).block_size as usize;
-                (start + (p as usize - start) / bs * bs) as *mut u8
+                block_start(slab, p)
             } else {
                 p
             };
-            heap::free(block, size);
+            free(block, size);
         }
     }
 }
@@ -181,13 +212,15 @@ impl Default for PoolAlloc {
 // alignment, or the block is over-allocated and aligned inside; large
 // blocks: the mapping is placed at the alignment). Failures return null.
 unsafe impl GlobalAlloc for PoolAlloc {
+    /// # Safety
+    /// * As [`GlobalAlloc::alloc`]: `layout` has a non-zero size.
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let size = layout.size();
         let align = layout.align();
         let p = if size <= SMALL_MAX && align <= MIN_ALIGN {
             let rounded = (size + align - 1) & !(align - 1);
-            heap::alloc_fast(class_of_small(rounded), size, &self.config)
+            alloc_fast(class_of_small(rounded), size, &self.config)
         } else if size <= POOLED_MAX && align <= MIN_ALIGN {
             self.alloc_pooled(class_of(size), size, size, false)
         } else {
@@ -199,6 +232,8 @@ unsafe impl GlobalAlloc for PoolAlloc {
         p
     }
 
+    /// # Safety
+    /// * As [`GlobalAlloc::alloc_zeroed`]: `layout` has a non-zero size.
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         let size = layout.size();
@@ -215,19 +250,28 @@ unsafe impl GlobalAlloc for PoolAlloc {
         p
     }
 
+    /// # Safety
+    /// * As [`GlobalAlloc::dealloc`]: `ptr` was allocated by this allocator
+    ///   with `layout` and is live; the caller gives it up.
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         valgrind::freelike(ptr);
         if layout.align() <= MIN_ALIGN {
             // SAFETY: caller contract: `ptr` is a live block of ours, and with
             // this alignment it is the block start.
-            unsafe { heap::free(ptr, layout.size()) }
+            unsafe { free(ptr, layout.size()) }
         } else {
-            // SAFETY: caller contract as above.
+            // SAFETY: caller contract: `ptr` is a live block of ours
+            // allocated with this layout, which is what `dealloc_general`
+            // asks.
             unsafe { self.dealloc_general(ptr, layout.size(), layout.align()) }
         }
     }
 
+    /// # Safety
+    /// * As [`GlobalAlloc::realloc`]: `ptr` is a live block of this
+    ///   allocator allocated with `layout`; `new_size` is non-zero and,
+    ///   rounded up to `layout.align()`, does not overflow `isize`.
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let align = layout.align();
@@ -235,16 +279,16 @@ unsafe impl GlobalAlloc for PoolAlloc {
             // SAFETY: `ptr` is live (caller contract), so its descriptor is
             // valid and its constant fields can be read by any thread.
             unsafe {
-                let slab = segment::slab_of(ptr);
+                let slab = slab_of(ptr);
                 let kind = (*slab).kind;
                 if kind == KIND_CLASS {
                     let c = (*slab).class as usize;
                     let rounded = (new_size + align - 1) & !(align - 1);
                     if rounded <= class_size(c) && (c == 0 || rounded > class_size(c - 1)) {
                         if is_pooled(c) && new_size > layout.size() {
-                            heap::widen_pooled(ptr, new_size);
+                            widen_pooled(ptr, new_size);
                         }
-                        heap::note_resize(c, layout.size(), new_size);
+                        note_resize(c, layout.size(), new_size);
                         valgrind::resize_in_place(ptr, layout.size(), new_size);
                         return ptr;
                     }
@@ -286,10 +330,10 @@ unsafe impl GlobalAlloc for PoolAlloc {
 pub unsafe fn usable_size(ptr: *mut u8, layout: Layout) -> usize {
     // SAFETY: caller contract.
     unsafe {
-        if layout.align() >= segment::SEG_SIZE {
+        if layout.align() >= SEG_SIZE {
             return large::usable_size(ptr, layout.align());
         }
-        let slab = segment::slab_of(ptr);
+        let slab = slab_of(ptr);
         if (*slab).kind == KIND_LARGE {
             large::usable_size(ptr, layout.align())
         } else if layout.align() <= MIN_ALIGN {

@@ -22,7 +22,7 @@
 //! the wait on `DELAYED_FREEING` covers the one remote thread that may still
 //! be touching the slab's word after its block was handed over.
 
-use crate::sync::{spin_hint, AtomicUsize, Ordering};
+use crate::sync::{AtomicUsize, Backoff, Ordering};
 use core::ptr;
 
 /// A free block: its first word links it into a list.
@@ -172,12 +172,16 @@ impl ThreadFree {
     /// Owner: leave the full state (the slab has space again or is being
     /// released): wait out a remote hand-off in progress, then `NO_DELAYED`.
     pub(crate) fn clear_delayed(&self) {
+        let backoff = Backoff::new();
         let mut cur = self.0.load(Ordering::Acquire);
         loop {
             match cur & STATE_MASK {
                 NO_DELAYED => return,
                 DELAYED_FREEING => {
-                    spin_hint();
+                    // The remote thread is between its push on the heap's
+                    // delayed list and its `finish_delayed`: spin a little,
+                    // then yield in case it was preempted there.
+                    backoff.snooze();
                     cur = self.0.load(Ordering::Acquire);
                 }
                 _ => match self.0.compare_exchange_weak(

@@ -1,26 +1,26 @@
-//! Segments: 4 MiB aligned mappings, the unit the allocator gets from the OS.
+//! Segments: 4 MiB aligned mappings, the unit the allocator gets from the
+//! OS, cut into 64 KiB slices.
 //!
 //! ```text
-//! | slice 0: header (Segment, slab descriptors) | slice 1 | ... | slice 63 |
+//! | slice 0: header (descriptors, maps, links) | slice 1 | ... | slice 63 |
 //! ```
 //!
-//! A block's segment is `addr & !(SEG_SIZE - 1)`; its slice is
-//! `(addr % SEG_SIZE) / SLICE_SIZE`, and the descriptor of that slice leads to
-//! the slab (`slab_offset`). So `dealloc` finds the owning slab in O(1) with
-//! no global map and no lock. Large blocks get a segment of their own with
-//! the same header (see `large.rs`).
+//! A block's segment is `addr & !(SEG_SIZE - 1)` and its slice is
+//! `(addr % SEG_SIZE) / SLICE_SIZE`. The header starts with room for one
+//! *descriptor* per slice, which the layer above fills in (`slab.rs`: a slab
+//! descriptor), so `dealloc` finds the owning slab in O(1) with no global
+//! map and no lock. This file knows slices, not slabs: it hands out *runs*
+//! of free slices and takes them back.
 //!
-//! A slab segment belongs to one heap; only that heap's thread allocates or
-//! releases slabs in it. Empty segments become the heap's spares (up to one
-//! per 16 MiB of slabs in use, at most 16), then go to a global bounded
-//! cache (decommitted), then back to the OS.
+//! A [`SegmentSet`] is the segments one heap owns. It keeps empty segments
+//! as *spares* (committed, for reuse without a system call; how many follows
+//! the memory in use, at most [`MAX_SPARES`]); beyond that, empty segments
+//! are decommitted into a global bounded cache, then unmapped. Large blocks
+//! use a segment header of their own (see `large.rs`) and no set.
 
 use crate::cache::SlotCache;
-use crate::heap::Heap;
+use crate::counters::GLOBAL;
 use crate::os;
-use crate::size_class::{class_size, is_pooled, slab_slices};
-use crate::slab::{Slab, KIND_CLASS};
-use crate::stats::GLOBAL;
 use core::ptr;
 
 pub(crate) const SEG_SHIFT: usize = 22;
@@ -28,33 +28,39 @@ pub(crate) const SEG_SHIFT: usize = 22;
 pub(crate) const SEG_SIZE: usize = 1 << SEG_SHIFT;
 pub(crate) const SEG_MASK: usize = SEG_SIZE - 1;
 pub(crate) const SLICE_SHIFT: usize = 16;
-/// A slice: the granule slabs are made of.
+/// A slice: the granule runs (and so slabs) are made of.
 pub(crate) const SLICE_SIZE: usize = 1 << SLICE_SHIFT;
 pub(crate) const SLICES: usize = SEG_SIZE / SLICE_SIZE;
-/// Slices available to slabs (slice 0 holds the header).
+/// Slices available to runs (slice 0 holds the header).
 pub(crate) const USABLE_SLICES: usize = SLICES - 1;
 const ALL_USABLE: u64 = !1u64;
-/// Most empty segments a heap keeps committed.
-const MAX_SPARES: usize = 16;
+/// Most empty segments a set keeps committed.
+pub(crate) const MAX_SPARES: usize = 16;
+/// Bytes of header room per slice for the layer above's descriptor (a power
+/// of two, so finding a descriptor is a shift).
+pub(crate) const DESCRIPTOR_SIZE: usize = 256;
 
+/// What a segment holds.
 pub(crate) const SEG_KIND_SLABS: u8 = 1;
+/// A segment that is the header of one large block.
 pub(crate) const SEG_KIND_LARGE: u8 = 2;
 
 /// Segment header, at the segment's first byte.
 #[repr(C)]
 pub(crate) struct Segment {
-    /// One descriptor per slice; must stay the first field (the free path
-    /// indexes it from the segment address).
-    pub(crate) slabs: [Slab; SLICES],
+    /// One descriptor per slice, owned by the layer above. Must stay the
+    /// first field: descriptors are found from the segment address.
+    descriptors: [[u64; DESCRIPTOR_SIZE / 8]; SLICES],
     pub(crate) kind: u8,
-    pub(crate) heap: *mut Heap,
     /// Bit i set: slice i is free.
-    pub(crate) free_map: u64,
+    free_map: u64,
     /// Bit i set: slice i may hold non-zero bytes (touched since mapped or
     /// last decommitted).
-    pub(crate) dirty_map: u64,
-    pub(crate) next: *mut Segment,
-    pub(crate) prev: *mut Segment,
+    dirty_map: u64,
+    /// Bit i set: a run in use starts at slice i.
+    run_starts: u64,
+    next: *mut Segment,
+    prev: *mut Segment,
     /// Large: length of the whole mapping.
     pub(crate) large_len: usize,
     /// Large: offset of the user block from the segment start.
@@ -68,43 +74,34 @@ pub(crate) const HEADER_SIZE: usize =
     core::mem::size_of::<Segment>().div_ceil(os::PAGE_SIZE) * os::PAGE_SIZE;
 
 const _: () = assert!(HEADER_SIZE <= SLICE_SIZE);
-const _: () = {
-    let mut c = crate::size_class::SMALL_CLASSES;
-    while c < crate::size_class::CLASSES {
-        let blocks = slab_slices(c) * SLICE_SIZE / crate::size_class::CLASS_SIZES[c] as usize;
-        assert!(blocks <= crate::slab::MAX_POOLED_BLOCKS);
-        c += 1;
-    }
-};
-const _: () = assert!(core::mem::size_of::<Slab>().is_multiple_of(8));
+const _: () = assert!(DESCRIPTOR_SIZE.is_power_of_two());
 
 /// Empty segments kept mapped but decommitted, for any heap to take.
-pub(crate) static SEGMENT_CACHE: SlotCache<64> = SlotCache::new();
+static SEGMENT_CACHE: SlotCache<64> = SlotCache::new();
 
-/// The slab descriptor responsible for address `p` (a block of a slab or
-/// large segment).
-///
-/// # Safety
-/// * `p` points into a block this allocator handed out and that is still
-///   live (its segment header is mapped and initialised).
+/// The segment holding address `p` (any address inside one).
 #[inline(always)]
-pub(crate) unsafe fn slab_of(p: *mut u8) -> *mut Slab {
-    let addr = p as usize;
-    let seg = addr & !SEG_MASK;
-    let idx = (addr & SEG_MASK) >> SLICE_SHIFT;
-    // SAFETY: the header is mapped (caller contract); `idx < SLICES`, so the
-    // descriptor is inside `slabs`, and `slab_offset` leads back to the
-    // slab's first descriptor within the same array.
-    unsafe {
-        let desc = (seg as *mut Slab).add(idx);
-        desc.byte_sub((*desc).slab_offset as usize)
-    }
+pub(crate) fn segment_of(p: *const u8) -> *mut Segment {
+    ((p as usize) & !SEG_MASK) as *mut Segment
 }
 
-/// The segment holding descriptor `slab`.
+/// The slice of its segment that address `p` lies in.
+#[inline(always)]
+pub(crate) fn slice_index(p: *const u8) -> usize {
+    ((p as usize) & SEG_MASK) >> SLICE_SHIFT
+}
+
+/// The descriptor room of slice `i` of `seg` (`DESCRIPTOR_SIZE` bytes).
+#[inline(always)]
+pub(crate) fn descriptor(seg: *mut Segment, i: usize) -> *mut u8 {
+    debug_assert!(i < SLICES);
+    seg.cast::<u8>().wrapping_add(i * DESCRIPTOR_SIZE)
+}
+
+/// Address of slice `i` of `seg`.
 #[inline]
-pub(crate) fn segment_of_slab(slab: *mut Slab) -> *mut Segment {
-    ((slab as usize) & !SEG_MASK) as *mut Segment
+pub(crate) fn slice_addr(seg: *mut Segment, i: usize) -> *mut u8 {
+    seg.cast::<u8>().wrapping_add(i * SLICE_SIZE)
 }
 
 fn find_run(map: u64, n: usize) -> Option<usize> {
@@ -124,288 +121,333 @@ fn run_mask(i: usize, n: usize) -> u64 {
     ones << i
 }
 
-/// Allocate and initialise a slab of class `c` for `heap`.
-///
-/// # Safety
-/// * `heap` is the calling thread's heap (or one it holds exclusively).
-pub(crate) unsafe fn slab_alloc(heap: *mut Heap, c: usize) -> *mut Slab {
-    let n = slab_slices(c);
-    // SAFETY: the heap's segment list is ours; segments in it are mapped.
-    unsafe {
-        // First choice: free slices that are already touched (no page
-        // faults, and no new resident memory); then any free run.
-        if (*heap).dirty_free_bytes >= n * SLICE_SIZE {
-            let mut seg = (*heap).segments;
-            while !seg.is_null() {
-                if let Some(i) = find_run((*seg).free_map & (*seg).dirty_map, n) {
-                    return slab_init(seg, i, n, c);
-                }
-                seg = (*seg).next;
-            }
-        }
-        let mut seg = (*heap).segments;
-        while !seg.is_null() {
-            if let Some(i) = find_run((*seg).free_map, n) {
-                return slab_init(seg, i, n, c);
-            }
-            seg = (*seg).next;
-        }
-        let seg = segment_acquire(heap);
-        if seg.is_null() {
-            return ptr::null_mut();
-        }
-        slab_init(seg, 1, n, c)
-    }
-}
-
-/// # Safety
-/// * `seg` is owned by the caller's heap and slices `i..i+n` are free.
-unsafe fn slab_init(seg: *mut Segment, i: usize, n: usize, c: usize) -> *mut Slab {
-    // SAFETY: the segment header is mapped and ours; the descriptors
-    // `i..i+n` are unused (their slices are free), so no other thread reads
-    // them.
-    unsafe {
-        let s = &mut *seg;
-        let mask = run_mask(i, n);
-        debug_assert_eq!(s.free_map & mask, mask, "slices not free");
-        s.free_map &= !mask;
-        let fresh = s.dirty_map & mask == 0;
-        (*s.heap).dirty_free_bytes -= slices_bytes(s.dirty_map & mask);
-        (*s.heap).slab_bytes += n * SLICE_SIZE;
-        s.dirty_map |= mask;
-        let size = class_size(c);
-        let slab = (seg as *mut Slab).add(i);
-        let sl = &mut *slab;
-        sl.free = ptr::null_mut();
-        sl.used = 0;
-        sl.owner_flags = 0;
-        sl.local_free = ptr::null_mut();
-        sl.heap = s.heap;
-        sl.block_size = size as u32;
-        sl.class = c as u8;
-        sl.kind = KIND_CLASS;
-        sl.slice_count = n as u16;
-        sl.slab_offset = 0;
-        sl.capacity = ((n * SLICE_SIZE) / size) as u32;
-        sl.start = (seg as *mut u8).add(i * SLICE_SIZE);
-        sl.thread_free.reset();
-        sl.reserved = 0;
-        sl.fresh = fresh;
-        sl.next = ptr::null_mut();
-        sl.prev = ptr::null_mut();
-        sl.idle_since = 0;
-        if is_pooled(c) {
-            // Fresh slices are clean; reused ones may be dirty anywhere.
-            let e = if fresh {
-                0
-            } else {
-                size.div_ceil(os::PAGE_SIZE) as u16
-            };
-            sl.extent = [e; crate::slab::MAX_POOLED_BLOCKS];
-        }
-        for k in 1..n {
-            (*slab.add(k)).slab_offset = (k * core::mem::size_of::<Slab>()) as u32;
-        }
-        crate::stats::bump(&(*s.heap).slabs[c], 1);
-        slab
-    }
-}
-
-/// Return an empty slab's slices to its segment. Returns true when the
-/// segment became empty and was released (the caller must not touch it).
-///
-/// # Safety
-/// * `slab` is an empty slab of a segment owned by the caller's `heap`, in
-///   no queue, with no remote hand-off in progress.
-pub(crate) unsafe fn slab_free(heap: *mut Heap, slab: *mut Slab) -> bool {
-    // SAFETY: as above; the segment is ours.
-    unsafe {
-        let seg = segment_of_slab(slab);
-        let i = (slab as usize - seg as usize) / core::mem::size_of::<Slab>();
-        let n = (*slab).slice_count as usize;
-        let c = (*slab).class as usize;
-        (*slab).kind = 0;
-        crate::stats::bump(&(*heap).slabs[c], u64::MAX); // -1
-        let mask = run_mask(i, n);
-        (*seg).free_map |= mask;
-        (*heap).slab_bytes -= n * SLICE_SIZE;
-        (*heap).dirty_free_bytes += n * SLICE_SIZE;
-        // Free dirty memory past the budget goes back to the OS now.
-        if (*heap).dirty_free_bytes > dirty_budget(heap) {
-            os::decommit((seg as *mut u8).add(i * SLICE_SIZE), n * SLICE_SIZE);
-            GLOBAL.decommitted_bytes.fetch_add(n * SLICE_SIZE);
-            (*seg).dirty_map &= !mask;
-            (*heap).dirty_free_bytes -= n * SLICE_SIZE;
-        }
-        if (*seg).free_map == ALL_USABLE {
-            segment_release(heap, seg);
-            return true;
-        }
-        false
-    }
-}
-
 fn slices_bytes(map: u64) -> usize {
     (map & ALL_USABLE).count_ones() as usize * SLICE_SIZE
 }
 
-/// Free-but-dirty bytes a heap keeps in its segments: an eighth of its
-/// slab bytes, at least 4 MiB. Past it, released slabs are decommitted.
-unsafe fn dirty_budget(heap: *mut Heap) -> usize {
-    // SAFETY: the caller holds the heap.
-    unsafe { ((*heap).slab_bytes / 8).max(4 << 20) }
+/// A run of slices taken from a set.
+pub(crate) struct Run {
+    pub(crate) seg: *mut Segment,
+    /// First slice of the run.
+    pub(crate) first: usize,
+    /// No slice of the run was touched since it was mapped or decommitted:
+    /// it reads as zero.
+    pub(crate) fresh: bool,
 }
 
-/// Get an empty segment for `heap`: its spare, a cached one, or a new
-/// mapping. Links it into the heap's list.
-unsafe fn segment_acquire(heap: *mut Heap) -> *mut Segment {
-    // SAFETY: heap fields are ours; segments taken from the spare or the
-    // cache are owned by us after the take.
-    unsafe {
-        let mut seg = (*heap).spare;
-        if !seg.is_null() {
-            (*heap).spare = (*seg).next;
-            (*heap).spare_count -= 1;
-        } else {
-            crate::heap::sweep_abandoned();
-            seg = SEGMENT_CACHE.take(|_| true) as *mut Segment;
-            if !seg.is_null() {
-                GLOBAL.cached_segments_bytes.fetch_sub(SEG_SIZE);
-            } else {
-                seg = os::map_aligned(SEG_SIZE, SEG_SIZE).cast();
-                if seg.is_null() {
-                    return seg;
+/// How many empty segments a set keeps as spares when one empties.
+#[derive(Clone, Copy)]
+pub(crate) enum Spares {
+    /// Follow the memory in use: one, plus one per 16 MiB of runs in use,
+    /// at most [`MAX_SPARES`].
+    FollowUse,
+    /// At most this many.
+    AtMost(usize),
+}
+
+/// The segments one heap owns, and their accounting. Zero is a valid
+/// empty set (heaps get theirs from a fresh zeroed mapping).
+#[repr(C)]
+pub(crate) struct SegmentSet {
+    /// Segments holding runs (doubly linked through `next`/`prev`).
+    list: *mut Segment,
+    count: usize,
+    /// Empty segments kept committed (a stack through `next`).
+    spare: *mut Segment,
+    spare_count: usize,
+    /// Bytes of slices in runs in use.
+    used_bytes: usize,
+    /// Bytes of free but dirty (touched, not decommitted) slices in `list`:
+    /// reused without page faults, within [`SegmentSet::dirty_budget`].
+    dirty_free_bytes: usize,
+}
+
+impl SegmentSet {
+    /// The segments holding runs, as a list to walk with
+    /// [`next_in_set`].
+    pub(crate) fn first(&self) -> *mut Segment {
+        self.list
+    }
+
+    /// Bytes of free slices that hold touched pages.
+    pub(crate) fn dirty_free_bytes(&self) -> usize {
+        self.dirty_free_bytes
+    }
+
+    /// Free-but-dirty bytes the set keeps: an eighth of the bytes in use,
+    /// at least 4 MiB. Past it, returned runs are decommitted at once.
+    fn dirty_budget(&self) -> usize {
+        (self.used_bytes / 8).max(4 << 20)
+    }
+
+    /// Take a run of `n` free slices from the segments of the set: first
+    /// one that is already touched (no page faults, no new resident
+    /// memory), then any, then a spare segment. None when the set must
+    /// [`grow`](Self::grow) first.
+    ///
+    /// # Safety
+    /// * The caller holds the set (its heap's thread, or a claimant of an
+    ///   abandoned heap); `1 <= n <= USABLE_SLICES`.
+    pub(crate) unsafe fn take_run(&mut self, n: usize) -> Option<Run> {
+        // SAFETY: segments in the list and the spares are mapped and owned
+        // by this set, which the caller holds.
+        unsafe {
+            if self.dirty_free_bytes >= n * SLICE_SIZE {
+                let mut seg = self.list;
+                while !seg.is_null() {
+                    if let Some(i) = find_run((*seg).free_map & (*seg).dirty_map, n) {
+                        return Some(self.claim(seg, i, n));
+                    }
+                    seg = (*seg).next;
                 }
-                GLOBAL.mapped_bytes.fetch_add(SEG_SIZE);
-                (*seg).dirty_map = 0;
+            }
+            let mut seg = self.list;
+            while !seg.is_null() {
+                if let Some(i) = find_run((*seg).free_map, n) {
+                    return Some(self.claim(seg, i, n));
+                }
+                seg = (*seg).next;
+            }
+            let seg = self.spare;
+            if seg.is_null() {
+                return None;
+            }
+            self.spare = (*seg).next;
+            self.spare_count -= 1;
+            self.link(seg);
+            Some(self.claim(seg, 1, n))
+        }
+    }
+
+    /// Add an empty segment to the set: one from the global cache, else a
+    /// new mapping. False when the OS has no memory.
+    ///
+    /// # Safety
+    /// * The caller holds the set.
+    pub(crate) unsafe fn grow(&mut self) -> bool {
+        let mut seg = SEGMENT_CACHE.take(|_| true) as *mut Segment;
+        if !seg.is_null() {
+            GLOBAL.cached_segments_bytes.sub(SEG_SIZE);
+        } else {
+            seg = os::map_aligned(SEG_SIZE, SEG_SIZE).cast();
+            if seg.is_null() {
+                return false;
+            }
+            GLOBAL.mapped_bytes.add(SEG_SIZE);
+            // SAFETY: a fresh zeroed mapping, ours.
+            unsafe { (*seg).dirty_map = 0 };
+        }
+        // SAFETY: the segment is ours: taken from the cache by its CAS, or
+        // freshly mapped.
+        unsafe { self.link(seg) };
+        true
+    }
+
+    /// # Safety
+    /// * `seg` is an empty segment the caller's set owns, in no list.
+    unsafe fn link(&mut self, seg: *mut Segment) {
+        // SAFETY: caller contract: the header is mapped and ours.
+        unsafe {
+            let s = &mut *seg;
+            s.kind = SEG_KIND_SLABS;
+            s.free_map = ALL_USABLE;
+            s.run_starts = 0;
+            self.dirty_free_bytes += slices_bytes(s.dirty_map);
+            s.prev = ptr::null_mut();
+            s.next = self.list;
+            if !s.next.is_null() {
+                (*s.next).prev = seg;
             }
         }
-        let s = &mut *seg;
-        s.kind = SEG_KIND_SLABS;
-        s.heap = heap;
-        s.free_map = ALL_USABLE;
-        (*heap).dirty_free_bytes += slices_bytes(s.dirty_map);
-        s.prev = ptr::null_mut();
-        s.next = (*heap).segments;
-        if !s.next.is_null() {
-            (*s.next).prev = seg;
-        }
-        (*heap).segments = seg;
-        (*heap).segment_count += 1;
-        seg
+        self.list = seg;
+        self.count += 1;
     }
-}
 
-/// An empty segment leaves `heap`: kept as the spare, else decommitted into
-/// the global cache, else unmapped.
-unsafe fn segment_release(heap: *mut Heap, seg: *mut Segment) {
-    // SAFETY: the segment is ours and empty.
-    unsafe {
-        let s = &mut *seg;
-        if s.prev.is_null() {
-            (*heap).segments = s.next;
-        } else {
-            (*s.prev).next = s.next;
+    /// # Safety
+    /// * `seg` is in the set's list and slices `i..i+n` are free.
+    unsafe fn claim(&mut self, seg: *mut Segment, i: usize, n: usize) -> Run {
+        // SAFETY: caller contract: the header is mapped and ours.
+        let s = unsafe { &mut *seg };
+        let mask = run_mask(i, n);
+        debug_assert_eq!(s.free_map & mask, mask, "slices not free");
+        s.free_map &= !mask;
+        s.run_starts |= 1 << i;
+        let fresh = s.dirty_map & mask == 0;
+        self.dirty_free_bytes -= slices_bytes(s.dirty_map & mask);
+        self.used_bytes += n * SLICE_SIZE;
+        s.dirty_map |= mask;
+        Run {
+            seg,
+            first: i,
+            fresh,
         }
-        if !s.next.is_null() {
-            (*s.next).prev = s.prev;
-        }
-        s.next = ptr::null_mut();
-        s.prev = ptr::null_mut();
-        (*heap).segment_count -= 1;
-        (*heap).dirty_free_bytes -= slices_bytes(s.dirty_map);
-        // Keep a few empty segments committed: pooled churn empties and
-        // refills segments often, and a decommitted one costs page faults.
-        // The allowance follows the memory in use (a quarter of the slab
-        // bytes, in segments), so when a burst is freed the spares go back
-        // with it. An exiting thread's heap keeps one spare, so that the
-        // thread adopting it (thread churn) starts without page faults.
-        let keep = if (*heap).abandoning {
-            1
-        } else {
-            (1 + (*heap).slab_bytes / SEG_SIZE / 4).min(MAX_SPARES)
-        };
-        s.next = (*heap).spare;
-        (*heap).spare = seg;
-        (*heap).spare_count += 1;
-        spares_keep(heap, keep);
     }
-}
 
-/// Decommit the free slices of `seg` that hold touched pages. Returns the
-/// bytes decommitted.
-///
-/// # Safety
-/// * `seg` is a slab segment owned by the caller's heap.
-pub(crate) unsafe fn segment_decommit_free(seg: *mut Segment) -> usize {
-    // SAFETY: the segment is ours; free slices hold no live block.
-    unsafe {
-        let mut todo = (*seg).free_map & (*seg).dirty_map & ALL_USABLE;
+    /// Return the run of `n` slices at slice `i` of `seg`. Dirty free
+    /// slices past the budget are decommitted at once. Returns true when
+    /// the segment became empty and left the list (kept as a spare per
+    /// `spares`, else decommitted into the cache or unmapped): the caller
+    /// must not touch it again.
+    ///
+    /// # Safety
+    /// * The caller holds the set; the run was taken from it and nothing in
+    ///   it is used any more.
+    pub(crate) unsafe fn return_run(
+        &mut self,
+        seg: *mut Segment,
+        i: usize,
+        n: usize,
+        spares: Spares,
+    ) -> bool {
+        // SAFETY: caller contract: the segment is one of ours; the run's
+        // memory is unused, so decommitting it loses nothing.
+        unsafe {
+            let s = &mut *seg;
+            let mask = run_mask(i, n);
+            debug_assert_eq!(s.free_map & mask, 0, "run not in use");
+            debug_assert!(s.run_starts & (1 << i) != 0, "not a run start");
+            s.free_map |= mask;
+            s.run_starts &= !(1 << i);
+            self.used_bytes -= n * SLICE_SIZE;
+            self.dirty_free_bytes += n * SLICE_SIZE;
+            if self.dirty_free_bytes > self.dirty_budget() {
+                os::decommit(slice_addr(seg, i), n * SLICE_SIZE);
+                GLOBAL.decommitted_bytes.add(n * SLICE_SIZE);
+                s.dirty_map &= !mask;
+                self.dirty_free_bytes -= n * SLICE_SIZE;
+            }
+            if s.free_map == ALL_USABLE {
+                self.release(seg, spares);
+                return true;
+            }
+            false
+        }
+    }
+
+    /// An empty segment leaves the list: kept as a spare, else decommitted
+    /// into the global cache, else unmapped.
+    ///
+    /// # Safety
+    /// * `seg` is an empty segment of the set's list.
+    unsafe fn release(&mut self, seg: *mut Segment, spares: Spares) {
+        // SAFETY: caller contract; neighbours in the list are ours too.
+        unsafe {
+            let s = &mut *seg;
+            if s.prev.is_null() {
+                self.list = s.next;
+            } else {
+                (*s.prev).next = s.next;
+            }
+            if !s.next.is_null() {
+                (*s.next).prev = s.prev;
+            }
+            s.prev = ptr::null_mut();
+            self.count -= 1;
+            self.dirty_free_bytes -= slices_bytes(s.dirty_map);
+            // Pooled churn empties and refills segments often, and a
+            // decommitted one costs page faults: keep a few committed. The
+            // allowance follows the memory in use (a quarter of it, in
+            // segments), so when a burst is freed the spares go back too.
+            let keep = match spares {
+                Spares::FollowUse => (1 + self.used_bytes / SEG_SIZE / 4).min(MAX_SPARES),
+                Spares::AtMost(n) => n,
+            };
+            s.next = self.spare;
+            self.spare = seg;
+            self.spare_count += 1;
+            self.keep_spares(keep);
+        }
+    }
+
+    /// Decommit the free slices holding touched pages in every segment of
+    /// the set. Returns the bytes decommitted.
+    ///
+    /// # Safety
+    /// * The caller holds the set.
+    pub(crate) unsafe fn decommit_free(&mut self) -> usize {
         let mut total = 0;
-        while todo != 0 {
-            let lo = todo.trailing_zeros() as usize;
-            let run = (!(todo >> lo)).trailing_zeros() as usize;
-            let len = run * SLICE_SIZE;
-            os::decommit((seg as *mut u8).add(lo * SLICE_SIZE), len);
-            let mask = run_mask(lo, run);
-            (*seg).dirty_map &= !mask;
-            todo &= !mask;
-            total += len;
+        let mut seg = self.list;
+        while !seg.is_null() {
+            // SAFETY: a segment of the held set; free slices hold nothing.
+            unsafe {
+                let mut todo = (*seg).free_map & (*seg).dirty_map & ALL_USABLE;
+                while todo != 0 {
+                    let lo = todo.trailing_zeros() as usize;
+                    let run = (!(todo >> lo)).trailing_zeros() as usize;
+                    os::decommit(slice_addr(seg, lo), run * SLICE_SIZE);
+                    let mask = run_mask(lo, run);
+                    (*seg).dirty_map &= !mask;
+                    todo &= !mask;
+                    total += run * SLICE_SIZE;
+                }
+                seg = (*seg).next;
+            }
         }
-        (*(*seg).heap).dirty_free_bytes -= total;
-        GLOBAL.decommitted_bytes.fetch_add(total);
+        self.dirty_free_bytes -= total;
+        GLOBAL.decommitted_bytes.add(total);
         total
     }
-}
 
-/// Give back every spare segment of `heap` (decommitted into the cache).
-///
-/// # Safety
-/// * The caller holds `heap`.
-pub(crate) unsafe fn spares_give_back(heap: *mut Heap) {
-    // SAFETY: forwarded.
-    unsafe { spares_keep(heap, 0) }
-}
-
-/// Give back spare segments of `heap` beyond `keep`.
-///
-/// # Safety
-/// * The caller holds `heap`.
-pub(crate) unsafe fn spares_keep(heap: *mut Heap, keep: usize) {
-    // SAFETY: the spares are empty segments owned by the held heap.
-    unsafe {
-        while (*heap).spare_count > keep {
-            let seg = (*heap).spare;
-            (*heap).spare = (*seg).next;
-            (*heap).spare_count -= 1;
-            segment_give_back(seg);
+    /// Give back spare segments beyond `keep` (decommitted into the global
+    /// cache, or unmapped).
+    ///
+    /// # Safety
+    /// * The caller holds the set.
+    pub(crate) unsafe fn keep_spares(&mut self, keep: usize) {
+        while self.spare_count > keep {
+            let seg = self.spare;
+            // SAFETY: spares are empty segments of the held set, in no list
+            // once popped here.
+            unsafe {
+                self.spare = (*seg).next;
+                self.spare_count -= 1;
+                give_back(seg);
+            }
         }
     }
+}
+
+/// The next segment of a set's list after `seg` (null at the end).
+///
+/// # Safety
+/// * `seg` is in the list of a set the caller holds.
+pub(crate) unsafe fn next_in_set(seg: *mut Segment) -> *mut Segment {
+    // SAFETY: caller contract: the header is mapped.
+    unsafe { (*seg).next }
+}
+
+/// The slices where runs in use start in `seg` (bit i: slice i).
+///
+/// # Safety
+/// * `seg` is in the list of a set the caller holds.
+pub(crate) unsafe fn run_starts(seg: *mut Segment) -> u64 {
+    // SAFETY: caller contract: the header is mapped.
+    unsafe { (*seg).run_starts }
 }
 
 /// Decommit an empty segment and cache it, or unmap it.
 ///
 /// # Safety
-/// * `seg` is an empty segment the caller owns and no heap lists.
-pub(crate) unsafe fn segment_give_back(seg: *mut Segment) {
-    // SAFETY: the segment is ours; its slices hold no live block.
+/// * `seg` is an empty slab segment the caller owns and no set lists.
+unsafe fn give_back(seg: *mut Segment) {
+    // SAFETY: caller contract: the segment is ours; no slice holds anything
+    // in use, so its contents may go.
     unsafe {
         let dirty = (*seg).dirty_map & ALL_USABLE;
         if dirty != 0 {
             let lo = dirty.trailing_zeros() as usize;
             let hi = 64 - dirty.leading_zeros() as usize;
             let len = (hi - lo) * SLICE_SIZE;
-            os::decommit((seg as *mut u8).add(lo * SLICE_SIZE), len);
-            GLOBAL.decommitted_bytes.fetch_add(len);
+            os::decommit(slice_addr(seg, lo), len);
+            GLOBAL.decommitted_bytes.add(len);
             (*seg).dirty_map = 0;
         }
-        (*seg).heap = ptr::null_mut();
         if SEGMENT_CACHE.put(seg as usize, crate::config::segment_cache_limit()) {
-            GLOBAL.cached_segments_bytes.fetch_add(SEG_SIZE);
+            GLOBAL.cached_segments_bytes.add(SEG_SIZE);
         } else {
             os::unmap(seg.cast(), SEG_SIZE);
-            GLOBAL.mapped_bytes.fetch_sub(SEG_SIZE);
-            GLOBAL.unmapped_bytes.fetch_add(SEG_SIZE);
+            GLOBAL.mapped_bytes.sub(SEG_SIZE);
+            GLOBAL.unmapped_bytes.add(SEG_SIZE);
         }
     }
 }

@@ -9,8 +9,9 @@
 //!   a table indexed by the 4 KiB bucket plus one compare (no bucket holds
 //!   more than one class boundary).
 //! * **large** (above 1 MiB): no class; mapped directly (see `large.rs`).
-
-use crate::segment::{SLICE_SIZE, USABLE_SLICES};
+//!
+//! A leaf: sizes only. How many slices a class's slab spans is slab
+//! geometry (`slab.rs`).
 
 /// Largest size served by the small band.
 pub(crate) const SMALL_MAX: usize = 3584;
@@ -79,11 +80,10 @@ const fn build_sizes() -> [u32; CLASSES] {
     out
 }
 
-/// Block size of each class.
-pub(crate) static CLASS_SIZE: [u32; CLASSES] = build_sizes();
-/// Block sizes, for `const` contexts.
+/// Block size of each class (the one size table; a `const` so that the
+/// lookup tables below and slab geometry can be built from it at compile
+/// time).
 pub(crate) const CLASS_SIZES: [u32; CLASSES] = build_sizes();
-const SIZES: [u32; CLASSES] = CLASS_SIZES;
 
 const SMALL_TABLE_LEN: usize = SMALL_MAX / 8 + 1;
 
@@ -93,7 +93,7 @@ const fn build_small_table() -> [u8; SMALL_TABLE_LEN] {
     let mut c = 0;
     while i < SMALL_TABLE_LEN {
         let size = if i == 0 { 1 } else { i * 8 };
-        while (SIZES[c] as usize) < size {
+        while (CLASS_SIZES[c] as usize) < size {
             c += 1;
         }
         t[i] = c as u8;
@@ -113,7 +113,7 @@ const fn build_pooled_table() -> [u8; POOLED_BUCKETS] {
     while i < POOLED_BUCKETS {
         // smallest size in bucket i is i*4096 + 1
         let size = i * 4096 + 1;
-        while (SIZES[c] as usize) < size {
+        while (CLASS_SIZES[c] as usize) < size {
             c += 1;
         }
         t[i] = c as u8;
@@ -144,7 +144,7 @@ pub(crate) fn class_of_small(size: usize) -> usize {
 fn class_of_pooled(size: usize) -> usize {
     let c = POOLED_TABLE[(size - 1) >> 12] as usize;
     // One boundary at most per 4 KiB bucket: a single compare finishes it.
-    if (CLASS_SIZE[c] as usize) < size {
+    if (CLASS_SIZES[c] as usize) < size {
         c + 1
     } else {
         c
@@ -154,32 +154,13 @@ fn class_of_pooled(size: usize) -> usize {
 /// Block size of class `c`.
 #[inline(always)]
 pub(crate) fn class_size(c: usize) -> usize {
-    CLASS_SIZE[c] as usize
+    CLASS_SIZES[c] as usize
 }
 
 /// Whether class `c` is in the pooled band (4 KiB..=1 MiB).
 #[inline]
 pub(crate) fn is_pooled(c: usize) -> bool {
     c >= SMALL_CLASSES
-}
-
-/// Slices per slab of class `c`: one 64 KiB slice for small classes; for
-/// pooled classes enough for at least four blocks, at most 32 slices (2 MiB).
-pub(crate) const fn slab_slices(c: usize) -> usize {
-    let size = SIZES[c] as usize;
-    let want = (size * 4).div_ceil(SLICE_SIZE);
-    let max = if USABLE_SLICES < 32 {
-        USABLE_SLICES
-    } else {
-        32
-    };
-    if want < 1 {
-        1
-    } else if want > max {
-        max
-    } else {
-        want
-    }
 }
 
 /// The class serving `size` bytes (aligned to at most 16), or `None` above
@@ -190,7 +171,7 @@ pub fn class_for_size(size: usize) -> Option<usize> {
 
 /// The public description of a class, for stats and docs.
 pub fn class_block_size(c: usize) -> Option<usize> {
-    SIZES.get(c).map(|&s| s as usize)
+    CLASS_SIZES.get(c).map(|&s| s as usize)
 }
 
 #[cfg(test)]
@@ -224,11 +205,6 @@ mod tests {
         for c in 1..SMALL_CLASSES {
             let (a, b) = (class_size(c - 1), class_size(c));
             assert!(b - a <= a.max(64) / 4 || a < 64, "{a} -> {b}");
-        }
-        // a 64 KiB slice holds at least one block of every small class
-        for c in 0..CLASSES {
-            let slab = slab_slices(c) * SLICE_SIZE;
-            assert!(slab / class_size(c) >= 1);
         }
     }
 }

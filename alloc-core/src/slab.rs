@@ -1,36 +1,51 @@
 //! Slabs: a run of slices carved into blocks of one class.
 //!
+//! A slab's descriptor lives in its segment's header, in the descriptor
+//! room of the run's first slice; the descriptors of the run's other slices
+//! only hold `slab_offset`, the way back to the first. So [`slab_of`] finds
+//! the slab of any block address in O(1).
+//!
 //! A slab has three free lists (mimalloc's sharding):
 //! * `free`: allocation pops here (owner only);
 //! * `local_free`: the owner's frees push here (owner only);
 //! * `thread_free`: other threads' frees ([`ThreadFree`], atomic).
 //!
-//! When `free` runs dry the owner swaps in `local_free`, then takes all of
-//! `thread_free` at once; so the fast paths are a pop and a push with one
-//! branch each. Blocks are carved lazily (`reserved` grows) so a new slab
-//! touches only the pages it hands out.
+//! When `free` runs dry the owner *collects*: it swaps in `local_free`, then
+//! takes all of `thread_free` at once ([`collect_frees`]); so the fast paths
+//! are a pop and a push with one branch each. Blocks are carved lazily
+//! (`reserved` grows) so a new slab touches only the pages it hands out.
+//!
+//! A slab's owner is a heap, a layer above: this file sees it as an opaque
+//! [`Owner`] it stores and compares, never follows.
 
-use crate::heap::Heap;
+use crate::counters::GLOBAL;
+use crate::extent::{self, Extents, MAX_POOLED_BLOCKS};
+use crate::os::{self, PAGE_SIZE};
 use crate::remote::{Block, ThreadFree};
+use crate::segment::{
+    descriptor, segment_of, slice_addr, slice_index, Segment, SegmentSet, Spares, DESCRIPTOR_SIZE,
+    SLICE_SIZE, USABLE_SLICES,
+};
+use crate::size_class::{class_size, is_pooled, CLASSES, CLASS_SIZES, SMALL_CLASSES};
 use core::ptr;
+
+/// The owner a descriptor names: a heap's address, opaque to this layer
+/// (or a sentinel that is no heap, for large blocks).
+pub(crate) type Owner = *mut u8;
 
 /// A slab of class blocks.
 pub(crate) const KIND_CLASS: u8 = 1;
-/// The descriptor of a directly mapped large block.
+/// A descriptor standing for a directly mapped large block (`large.rs`).
 pub(crate) const KIND_LARGE: u8 = 2;
 
 /// `owner_flags`: the slab is full and in no queue of its heap.
 pub(crate) const FLAG_FULL: u32 = 1;
 
-/// The owner a large block's descriptor names: never a real heap, so a large
-/// free always takes the non-local path.
-pub(crate) const LARGE_OWNER: *mut Heap = ptr::without_provenance_mut(8);
-
 /// A slab descriptor. Lives in its segment's header, one per slice; the
 /// descriptors of a slab's other slices only hold `slab_offset`.
 ///
 /// Fields are written by the owner heap only, except `thread_free`. The
-/// constant fields (`heap`, `kind`, `class`, `block_size`, `start`) are set
+/// constant fields (`owner`, `kind`, `class`, `block_size`, `start`) are set
 /// before any block of the slab exists and are read by remote frees.
 #[repr(C)]
 pub(crate) struct Slab {
@@ -40,7 +55,7 @@ pub(crate) struct Slab {
     pub(crate) owner_flags: u32,
     pub(crate) local_free: *mut Block,
     // -- constant while the slab lives
-    pub(crate) heap: *mut Heap,
+    pub(crate) owner: Owner,
     pub(crate) block_size: u32,
     pub(crate) class: u8,
     pub(crate) kind: u8,
@@ -59,24 +74,53 @@ pub(crate) struct Slab {
     pub(crate) prev: *mut Slab,
     /// Coarse time (ms) the slab became completely free; 0 while in use.
     pub(crate) idle_since: u64,
-    /// Pooled slabs: per block, pages from the block start that may be
-    /// touched (dirty). Lets the allocator give back a reused block's tail
-    /// that a previous, larger occupant touched (see `trim_pooled`).
-    pub(crate) extent: [u16; MAX_POOLED_BLOCKS],
+    /// Pooled slabs: per block, the pages a previous occupant may have
+    /// touched (`extent.rs`).
+    pub(crate) extents: Extents,
 }
 
-/// Most blocks a pooled slab holds (the 4 KiB class in one 64 KiB slice).
-pub(crate) const MAX_POOLED_BLOCKS: usize = 16;
+const _: () = assert!(core::mem::size_of::<Slab>() <= DESCRIPTOR_SIZE);
+const _: () = assert!(core::mem::align_of::<Slab>() <= 8);
+
+/// Slices per slab of class `c`: one 64 KiB slice for small classes; for
+/// pooled classes enough for at least four blocks, at most 32 slices (2 MiB).
+pub(crate) const fn slab_slices(c: usize) -> usize {
+    let size = CLASS_SIZES[c] as usize;
+    let want = (size * 4).div_ceil(SLICE_SIZE);
+    let max = if USABLE_SLICES < 32 {
+        USABLE_SLICES
+    } else {
+        32
+    };
+    if want < 1 {
+        1
+    } else if want > max {
+        max
+    } else {
+        want
+    }
+}
+
+// Every class fits its slab, and pooled slabs have an extent per block.
+const _: () = {
+    let mut c = 0;
+    while c < CLASSES {
+        let blocks = slab_slices(c) * SLICE_SIZE / CLASS_SIZES[c] as usize;
+        assert!(blocks >= 1);
+        assert!(c < SMALL_CLASSES || blocks <= MAX_POOLED_BLOCKS);
+        c += 1;
+    }
+};
 
 impl Slab {
-    #[cfg(not(loom))]
+    /// A descriptor of nothing (the heap's "no slab" sentinel).
     pub(crate) const fn empty() -> Slab {
         Slab {
             free: ptr::null_mut(),
             used: 0,
             owner_flags: 0,
             local_free: ptr::null_mut(),
-            heap: ptr::null_mut(),
+            owner: ptr::null_mut(),
             block_size: 0,
             class: 0,
             kind: 0,
@@ -90,8 +134,104 @@ impl Slab {
             next: ptr::null_mut(),
             prev: ptr::null_mut(),
             idle_since: 0,
-            extent: [0; MAX_POOLED_BLOCKS],
+            extents: Extents::new(),
         }
+    }
+}
+
+/// The descriptor of slice `i` of `seg`.
+#[inline(always)]
+pub(crate) fn descriptor_of(seg: *mut Segment, i: usize) -> *mut Slab {
+    descriptor(seg, i).cast()
+}
+
+/// The slab descriptor responsible for address `p` (a block of a slab, or
+/// the first slice's worth of a large block).
+///
+/// # Safety
+/// * `p` points into a block this allocator handed out and that is still
+///   live (its segment header is mapped and its descriptors initialised).
+#[inline(always)]
+pub(crate) unsafe fn slab_of(p: *mut u8) -> *mut Slab {
+    let desc = descriptor_of(segment_of(p), slice_index(p));
+    // SAFETY: caller contract: the header is mapped and the descriptor of
+    // `p`'s slice is initialised; `slab_offset` leads back to the slab's
+    // first descriptor within the same header.
+    unsafe { desc.byte_sub((*desc).slab_offset as usize) }
+}
+
+/// The start of the block of class slab `slab` that contains `p` (an
+/// address anywhere inside a block, as when aligning inside one).
+///
+/// # Safety
+/// * `slab` is a live class slab and `p` lies inside one of its blocks.
+#[inline]
+pub(crate) unsafe fn block_start(slab: *mut Slab, p: *mut u8) -> *mut u8 {
+    // SAFETY: caller contract: the constant fields of a live slab.
+    let (start, size) = unsafe { ((*slab).start as usize, (*slab).block_size as usize) };
+    (start + (p as usize - start) / size * size) as *mut u8
+}
+
+/// Make a slab of class `c` for `owner` from free slices of `set`. Null when
+/// the set has no run of free slices: the caller adds a segment
+/// ([`SegmentSet::grow`]) and asks again.
+///
+/// # Safety
+/// * The caller holds `set` and is (or acts for) `owner`.
+pub(crate) unsafe fn slab_new(set: &mut SegmentSet, owner: Owner, c: usize) -> *mut Slab {
+    let n = slab_slices(c);
+    // SAFETY: caller contract: the set is held.
+    let Some(run) = (unsafe { set.take_run(n) }) else {
+        return ptr::null_mut();
+    };
+    let size = class_size(c);
+    let slab = descriptor_of(run.seg, run.first);
+    // SAFETY: the run's descriptors are unused (its slices were free), so no
+    // other thread reads them until a block of the slab exists.
+    unsafe {
+        let sl = &mut *slab;
+        sl.free = ptr::null_mut();
+        sl.used = 0;
+        sl.owner_flags = 0;
+        sl.local_free = ptr::null_mut();
+        sl.owner = owner;
+        sl.block_size = size as u32;
+        sl.class = c as u8;
+        sl.kind = KIND_CLASS;
+        sl.slice_count = n as u16;
+        sl.slab_offset = 0;
+        sl.capacity = ((n * SLICE_SIZE) / size) as u32;
+        sl.start = slice_addr(run.seg, run.first);
+        sl.thread_free.reset();
+        sl.reserved = 0;
+        sl.fresh = run.fresh;
+        sl.next = ptr::null_mut();
+        sl.prev = ptr::null_mut();
+        sl.idle_since = 0;
+        if is_pooled(c) {
+            sl.extents.reset(run.fresh, size);
+        }
+        for k in 1..n {
+            (*descriptor_of(run.seg, run.first + k)).slab_offset = (k * DESCRIPTOR_SIZE) as u32;
+        }
+    }
+    slab
+}
+
+/// Return an empty slab's slices to `set`. Returns true when its segment
+/// became empty and left the set (the caller must not touch it again).
+///
+/// # Safety
+/// * The caller holds `set`; `slab` is an empty slab made from it, in no
+///   queue, with no remote hand-off in progress.
+pub(crate) unsafe fn slab_release(set: &mut SegmentSet, slab: *mut Slab, spares: Spares) -> bool {
+    let seg = segment_of(slab.cast());
+    // SAFETY: caller contract: the slab is ours and unused.
+    unsafe {
+        let i = (slab as usize - seg as usize) / DESCRIPTOR_SIZE;
+        let n = (*slab).slice_count as usize;
+        (*slab).kind = 0;
+        set.return_run(seg, i, n, spares)
     }
 }
 
@@ -99,8 +239,8 @@ impl Slab {
 /// Returns whether `free` is non-empty afterwards.
 ///
 /// # Safety
-/// * `slab` is a live class slab owned by the calling thread's heap.
-pub(crate) unsafe fn collect(slab: *mut Slab) -> bool {
+/// * `slab` is a live class slab owned by the caller.
+pub(crate) unsafe fn collect_frees(slab: *mut Slab) -> bool {
     // SAFETY: owner-only fields of a live slab we own.
     unsafe {
         let s = &mut *slab;
@@ -157,12 +297,12 @@ pub(crate) unsafe fn extend(slab: *mut Slab) -> *mut u8 {
         debug_assert!(s.reserved < s.capacity);
         let size = s.block_size as usize;
         let first = s.start.add(s.reserved as usize * size);
-        if size >= crate::os::PAGE_SIZE {
+        if size >= PAGE_SIZE {
             s.reserved += 1;
             return first;
         }
         let left = (s.capacity - s.reserved) as usize;
-        let n = (crate::os::PAGE_SIZE / size).clamp(1, left);
+        let n = (PAGE_SIZE / size).clamp(1, left);
         let mut p = first;
         for _ in 1..n {
             let next = p.add(size);
@@ -173,5 +313,46 @@ pub(crate) unsafe fn extend(slab: *mut Slab) -> *mut u8 {
         s.free = first.cast();
         s.reserved += n as u32;
         ptr::null_mut()
+    }
+}
+
+/// Pooled block `p` is handed out for a request touching its first `touch`
+/// bytes: record that, and with `Config::trim_pages` on give back the tail
+/// a previous, larger occupant touched (`extent.rs`).
+///
+/// # Safety
+/// * `p` is a block of a pooled slab owned by the caller, just allocated,
+///   with `touch <=` its block size.
+pub(crate) unsafe fn trim_pooled(p: *mut u8, touch: usize) {
+    // SAFETY: caller contract: the slab is ours; the range given back lies
+    // inside the block, beyond the bytes the caller will use.
+    unsafe {
+        let slab = slab_of(p);
+        let (start, bs) = ((*slab).start as usize, (*slab).block_size as usize);
+        let i = (p as usize - start) / bs;
+        let trim = crate::config::trim_pages();
+        let e = &mut *Extents::entry(ptr::addr_of_mut!((*slab).extents), i);
+        if let Some((from, to)) = extent::on_handout(e, p as usize, bs, touch, trim) {
+            os::decommit(from as *mut u8, to - from);
+            GLOBAL.decommitted_bytes.add(to - from);
+        }
+    }
+}
+
+/// A pooled block is resized in place to `touch` bytes: widen its extent.
+///
+/// # Safety
+/// * `p` is a live block of a pooled slab, held by the caller.
+pub(crate) unsafe fn widen_pooled(p: *mut u8, touch: usize) {
+    // SAFETY: each block's extent entry is only written by whoever holds
+    // the block: the allocating owner before handing it out, then its
+    // holder.
+    unsafe {
+        let slab = slab_of(p);
+        let i = (p as usize - (*slab).start as usize) / (*slab).block_size as usize;
+        extent::widen(
+            &mut *Extents::entry(ptr::addr_of_mut!((*slab).extents), i),
+            touch,
+        );
     }
 }

@@ -1,16 +1,15 @@
-//! Counting: per-thread counters on the fast path, aggregation on demand.
+//! Snapshots: the allocator's figures gathered into an `alloc_stats`
+//! value on demand.
 //!
-//! Each heap's counters are atomics written only by the heap's thread with
-//! `store(load + n)`: a plain add in machine code, yet legal to read from a
-//! snapshot thread. A snapshot walks the heap registry (heaps are never
-//! unmapped) and sums; it takes no lock and never blocks an allocating
-//! thread. Process-wide figures (mappings, large blocks) change on slow
-//! paths only and use ordinary atomic adds.
+//! What is counted, and how, is `counters.rs`: per heap and class,
+//! single-writer counters; process-wide gauges. A snapshot walks the heap
+//! registry (heaps are never unmapped) and sums; it takes no lock and never
+//! blocks an allocating thread.
 
-pub(crate) use crate::counters::{bump, ClassCounters};
-use crate::heap::{heap_counts, HEAPS};
+use crate::counters::{ClassCounters, GLOBAL};
+use crate::heap::{heap_counts, registry_first};
 use crate::size_class::{class_size, CLASSES};
-use crate::sync::{AtomicUsize, Ordering::Relaxed};
+use crate::sync::Ordering::Relaxed;
 use alloc_stats::{ClassStats, LargeStats, Snapshot};
 
 fn add_counts(k: &ClassCounters, c: &mut ClassStats) {
@@ -21,87 +20,6 @@ fn add_counts(k: &ClassCounters, c: &mut ClassStats) {
         .live_requested_bytes
         .wrapping_add(req_alloc)
         .wrapping_sub(req_free);
-}
-
-/// A byte or event gauge changed with atomic adds (slow paths only).
-pub(crate) struct Gauge(AtomicUsize);
-
-impl Gauge {
-    #[cfg(not(loom))]
-    const fn new() -> Self {
-        Gauge(AtomicUsize::new(0))
-    }
-    pub(crate) fn fetch_add(&self, n: usize) {
-        self.0.fetch_add(n, Relaxed);
-    }
-    pub(crate) fn fetch_sub(&self, n: usize) {
-        self.0.fetch_sub(n, Relaxed);
-    }
-    pub(crate) fn get(&self) -> usize {
-        self.0.load(Relaxed)
-    }
-}
-
-/// Process-wide figures.
-pub(crate) struct GlobalCounters {
-    /// Segment address space mapped now.
-    pub(crate) mapped_bytes: Gauge,
-    /// Bytes of empty segments in the global cache.
-    pub(crate) cached_segments_bytes: Gauge,
-    /// Bytes decommitted so far (cumulative).
-    pub(crate) decommitted_bytes: Gauge,
-    /// Bytes unmapped so far (cumulative).
-    pub(crate) unmapped_bytes: Gauge,
-    /// Heap metadata mapped.
-    pub(crate) meta_bytes: Gauge,
-    pub(crate) large_mapped_bytes: Gauge,
-    pub(crate) large_cached_bytes: Gauge,
-    pub(crate) large_live_bytes: Gauge,
-    pub(crate) large_allocs: Gauge,
-    pub(crate) large_frees: Gauge,
-    /// Frees by threads that never allocated (and so have no heap).
-    pub(crate) remote_frees_without_heap: [ClassCounters; CLASSES],
-}
-
-#[cfg(not(loom))]
-pub(crate) static GLOBAL: GlobalCounters = GlobalCounters {
-    mapped_bytes: Gauge::new(),
-    cached_segments_bytes: Gauge::new(),
-    decommitted_bytes: Gauge::new(),
-    unmapped_bytes: Gauge::new(),
-    meta_bytes: Gauge::new(),
-    large_mapped_bytes: Gauge::new(),
-    large_cached_bytes: Gauge::new(),
-    large_live_bytes: Gauge::new(),
-    large_allocs: Gauge::new(),
-    large_frees: Gauge::new(),
-    remote_frees_without_heap: [const { ClassCounters::new() }; CLASSES],
-};
-
-/// Resident set size of the process, from `/proc/self/statm`, read without
-/// allocating.
-pub(crate) fn resident_bytes() -> u64 {
-    let mut buf = [0u8; 128];
-    // SAFETY: a NUL-terminated path; the fd is closed below.
-    let fd = unsafe { libc::open(c"/proc/self/statm".as_ptr(), libc::O_RDONLY) };
-    if fd < 0 {
-        return 0;
-    }
-    // SAFETY: `buf` is writable for its length.
-    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-    // SAFETY: our fd.
-    unsafe { libc::close(fd) };
-    if n <= 0 {
-        return 0;
-    }
-    let text = &buf[..n as usize];
-    let mut fields = text.split(|&b| b == b' ');
-    fields.next();
-    let pages = fields
-        .next()
-        .and_then(crate::config::parse_u64)
-        .unwrap_or(0);
-    pages * crate::os::PAGE_SIZE as u64
 }
 
 /// Take a snapshot of the whole allocator. Lock-free; allocates only the
@@ -115,9 +33,9 @@ pub fn snapshot() -> Snapshot {
         })
         .collect();
     for (c, cs) in classes.iter_mut().enumerate() {
-        add_counts(&GLOBAL.remote_frees_without_heap[c], cs);
+        add_counts(&GLOBAL.frees_without_heap[c], cs);
     }
-    let mut h = HEAPS.load(crate::sync::Ordering::Acquire);
+    let mut h = registry_first();
     while !h.is_null() {
         // SAFETY: registry heaps are mapped forever; we read atomics only.
         unsafe {
@@ -152,7 +70,7 @@ pub fn snapshot() -> Snapshot {
         live_bytes: live + large.live_bytes,
         mapped_bytes: (GLOBAL.mapped_bytes.get() + GLOBAL.meta_bytes.get()) as u64
             + large.mapped_bytes,
-        resident_bytes: resident_bytes(),
+        resident_bytes: crate::os::resident_bytes(),
         cached_bytes: (GLOBAL.cached_segments_bytes.get() as u64) + large.cached_bytes,
         returned_bytes: (GLOBAL.decommitted_bytes.get() + GLOBAL.unmapped_bytes.get()) as u64,
         threads_live: threads_live as u64,

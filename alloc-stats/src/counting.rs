@@ -86,8 +86,11 @@ impl<A> Counting<A> {
 // SAFETY: every call is forwarded unchanged to `inner`, which upholds the
 // `GlobalAlloc` contract; the counters only observe.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for Counting<A> {
+    /// # Safety
+    /// * As [`GlobalAlloc::alloc`]: `layout` has a non-zero size.
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded with the caller's guarantees.
+        // SAFETY: the caller's layout has a non-zero size, all `inner.alloc`
+        // asks.
         let p = unsafe { self.inner.alloc(layout) };
         if !p.is_null() {
             self.on_alloc(layout.size());
@@ -95,8 +98,11 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Counting<A> {
         p
     }
 
+    /// # Safety
+    /// * As [`GlobalAlloc::alloc_zeroed`]: `layout` has a non-zero size.
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded with the caller's guarantees.
+        // SAFETY: the caller's layout has a non-zero size, all
+        // `inner.alloc_zeroed` asks.
         let p = unsafe { self.inner.alloc_zeroed(layout) };
         if !p.is_null() {
             self.on_alloc(layout.size());
@@ -104,14 +110,22 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Counting<A> {
         p
     }
 
+    /// # Safety
+    /// * As [`GlobalAlloc::dealloc`]: `ptr` is a live block of this
+    ///   allocator (so of `inner`) allocated with `layout`.
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         self.on_free(layout.size());
-        // SAFETY: forwarded with the caller's guarantees.
+        // SAFETY: `ptr` came from `inner` with `layout` (every block of
+        // `Counting` does) and is live, as `inner.dealloc` asks.
         unsafe { self.inner.dealloc(ptr, layout) }
     }
 
+    /// # Safety
+    /// * As [`GlobalAlloc::realloc`]: `ptr` is a live block allocated with
+    ///   `layout`; `new_size` is non-zero and fits `isize` when rounded.
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded with the caller's guarantees.
+        // SAFETY: `ptr` came from `inner` with `layout`, and `new_size`
+        // meets `GlobalAlloc::realloc`'s rules (caller contract).
         let p = unsafe { self.inner.realloc(ptr, layout, new_size) };
         if !p.is_null() {
             self.on_free(layout.size());

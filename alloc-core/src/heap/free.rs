@@ -1,0 +1,212 @@
+//! Frees.
+//!
+//! * [`free`]: the owner's fast path. The block goes on its slab's
+//!   `local_free`; one branch sends the rare cases (the slab became empty,
+//!   or was full) to `free_local_slow`.
+//! * `free_remote`: a free by another thread (or of a large block): onto the
+//!   slab's atomic `thread_free` stack, or handed to the owner heap's
+//!   delayed list when the slab is full.
+//! * [`process_delayed`]: the owner takes the blocks handed to it.
+//! * `slab_emptied`: an emptied slab is kept for reuse (a few per class) or
+//!   its slices go back to the heap's segments.
+
+use super::{count_slab, current_heap, owner_tag, queue, Heap};
+use crate::counters::GLOBAL;
+use crate::remote::{Block, Pushed};
+use crate::segment::Spares;
+use crate::size_class::is_pooled;
+use crate::slab::{self, Slab, FLAG_FULL, KIND_CLASS, KIND_LARGE};
+use crate::{large, os, segment, valgrind};
+use core::ptr;
+
+/// Empty slabs a small class queue keeps before releasing more.
+const KEEP_EMPTY_SLABS: usize = 2;
+/// Empty slabs a pooled class queue keeps (they are up to 2 MiB each).
+const KEEP_EMPTY_POOLED: usize = 1;
+
+/// Free `p`, a block start (or any address inside a large block's first
+/// slice) handed out by this allocator. `req` is the size the caller asked
+/// for (stats only).
+///
+/// # Safety
+/// * `p` is live, was allocated by this allocator, and is a block start for
+///   class blocks; the caller gives it up.
+#[inline(always)]
+pub(crate) unsafe fn free(p: *mut u8, req: usize) {
+    // SAFETY: caller contract: `p` is live, so its segment header is mapped.
+    let slab = unsafe { slab::slab_of(p) };
+    let heap = current_heap();
+    // SAFETY: a slab whose owner is our heap is owned by this thread, so its
+    // owner-only fields are ours to write; `p` is a block of it, given up by
+    // the caller.
+    unsafe {
+        if (*slab).owner == owner_tag(heap) {
+            let b = p.cast::<Block>();
+            if cfg!(debug_assertions) && !cfg!(feature = "valgrind") {
+                debug_fill_freed(p, (*slab).block_size as usize);
+            }
+            valgrind::link_word(p);
+            (*b).next = (*slab).local_free;
+            (*slab).local_free = b;
+            (*slab).used -= 1;
+            (*heap)
+                .counters
+                .get_unchecked((*slab).class as usize)
+                .on_free(req);
+            if (*slab).used == 0 || (*slab).owner_flags != 0 {
+                free_local_slow(heap, slab);
+            }
+        } else {
+            free_remote(heap, slab, p, req);
+        }
+    }
+}
+
+/// Fill a freed block with a pattern in debug builds (after the link word),
+/// so use-after-free reads garbage that tests notice.
+#[cold]
+fn debug_fill_freed(p: *mut u8, size: usize) {
+    let n = size.min(4096);
+    if n > 8 {
+        // SAFETY: the block is `size` bytes and being freed by its owner:
+        // nobody else reads it.
+        unsafe { ptr::write_bytes(p.add(8), 0xDF, n - 8) };
+    }
+}
+
+/// The owner freed into a slab that was full (bring it back to its queue)
+/// or is now empty.
+///
+/// # Safety
+/// * The caller holds `heap`, which owns `slab`.
+#[cold]
+#[inline(never)]
+unsafe fn free_local_slow(heap: *mut Heap, slab: *mut Slab) {
+    // SAFETY: caller contract: owner-only fields of a slab of a held heap.
+    unsafe {
+        if (*slab).owner_flags & FLAG_FULL != 0 {
+            (*slab).owner_flags &= !FLAG_FULL;
+            (*slab).thread_free.clear_delayed();
+            queue::push_back(heap, slab);
+        }
+        if (*slab).used == 0 {
+            slab_emptied(heap, slab);
+        }
+    }
+}
+
+/// A slab has no block outstanding. Keep a few empty slabs per class at
+/// the back of its queue (so churn at the boundary neither re-carves nor
+/// faults pages in); release the rest to the heap's segments.
+///
+/// # Safety
+/// * The caller holds `heap`; `slab` is an empty slab of it in its class
+///   queue.
+unsafe fn slab_emptied(heap: *mut Heap, slab: *mut Slab) {
+    // SAFETY: caller contract.
+    unsafe {
+        let c = (*slab).class as usize;
+        // The current slab stays current: a lone alloc/free pair must not
+        // take this path's walk and clock read every time.
+        if (*heap).current[c] == slab && !(*heap).releasing {
+            return;
+        }
+        let keep = if is_pooled(c) {
+            KEEP_EMPTY_POOLED
+        } else {
+            KEEP_EMPTY_SLABS
+        };
+        if !(*heap).releasing && queue::empty_slabs_below(heap, c, slab, keep) {
+            (*slab).idle_since = os::now_ms();
+            queue::remove(heap, slab);
+            queue::push_back(heap, slab);
+            return;
+        }
+        queue::remove(heap, slab);
+        release_slab(heap, slab);
+    }
+}
+
+/// Give an empty slab's slices back to `heap`'s segments. Returns true when
+/// its segment became empty and left the heap.
+///
+/// # Safety
+/// * The caller holds `heap`; `slab` is an empty slab of it in no queue.
+pub(super) unsafe fn release_slab(heap: *mut Heap, slab: *mut Slab) -> bool {
+    // SAFETY: caller contract; waiting out a hand-off in progress makes the
+    // slab's remote-free word quiet before its slices are reused.
+    unsafe {
+        (*slab).thread_free.clear_delayed();
+        count_slab(heap, (*slab).class as usize, u64::MAX);
+        let spares = if (*heap).releasing {
+            Spares::AtMost(1)
+        } else {
+            Spares::FollowUse
+        };
+        slab::slab_release(&mut (*heap).segments, slab, spares)
+    }
+}
+
+/// A free from a thread that does not own the block's slab, or of a large
+/// block.
+///
+/// # Safety
+/// * As for [`free`]; `heap` is the calling thread's heap (or null) and
+///   `slab` is `p`'s descriptor.
+#[cold]
+#[inline(never)]
+unsafe fn free_remote(heap: *mut Heap, slab: *mut Slab, p: *mut u8, req: usize) {
+    // SAFETY: `kind`, `class` and `owner` are constant while a block of the
+    // slab is live; a large block's mapping is the caller's to give up.
+    unsafe {
+        let kind = (*slab).kind;
+        if kind == KIND_LARGE {
+            large::free(segment::segment_of(slab.cast()));
+            return;
+        }
+        debug_assert_eq!(
+            kind, KIND_CLASS,
+            "free of a pointer this allocator does not own"
+        );
+        let c = (*slab).class as usize;
+        if heap.is_null() {
+            GLOBAL.frees_without_heap[c].on_free_shared(req);
+        } else {
+            (*heap).counters[c].on_free(req);
+        }
+        let b = p.cast::<Block>();
+        valgrind::link_word(p);
+        if (*slab).thread_free.push(b) == Pushed::Delayed {
+            // The slab is full: hand the block to its heap, which learns the
+            // slab has space again. Heaps are never unmapped, so the owner
+            // pointer stays valid even if its thread has exited.
+            let owner = (*slab).owner.cast::<Heap>();
+            (*owner).delayed.push(b);
+            (*slab).thread_free.finish_delayed();
+        }
+    }
+}
+
+/// Free every block remote threads handed to `heap`'s full slabs.
+///
+/// # Safety
+/// * The caller holds `heap`.
+pub(super) unsafe fn process_delayed(heap: *mut Heap) {
+    // SAFETY: caller contract; the taken blocks are blocks of the heap's
+    // slabs, given up by their freeing threads, now ours.
+    unsafe {
+        let mut b = (*heap).delayed.take_all();
+        while !b.is_null() {
+            let next = (*b).next;
+            let slab = slab::slab_of(b.cast());
+            debug_assert_eq!((*slab).owner, owner_tag(heap));
+            (*b).next = (*slab).local_free;
+            (*slab).local_free = b;
+            (*slab).used -= 1;
+            if (*slab).used == 0 || (*slab).owner_flags != 0 {
+                free_local_slow(heap, slab);
+            }
+            b = next;
+        }
+    }
+}

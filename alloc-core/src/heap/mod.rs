@@ -1,0 +1,175 @@
+//! Thread heaps: one per thread, reached through a plain TLS load.
+//!
+//! A heap holds, per class, a queue of slabs that may have free blocks (its
+//! head is the *current* slab the fast path pops from), the set of segments
+//! it owns, its delayed list, and its counters. By concern:
+//!
+//! | file | what it owns |
+//! | --- | --- |
+//! | `mod.rs` | the [`Heap`] type, the TLS slot, the registry of every heap |
+//! | `alloc.rs` | allocation: the fast path ([`alloc::alloc_fast`]) and the slow path |
+//! | `free.rs` | frees: the owner's fast path ([`free::free`]), remote frees, emptied slabs |
+//! | `queue.rs` | the per-class slab queues |
+//! | `exit.rs` | thread exit, adoption and sweeping of abandoned heaps, releasing free memory |
+//!
+//! Heaps are never unmapped. A thread that exits *abandons* its heap (see
+//! `exit.rs`); a new thread *adopts* it. So thread churn does not grow
+//! memory, and a pointer to a heap stays valid for the life of the process.
+
+pub(crate) mod alloc;
+pub(crate) mod exit;
+pub(crate) mod free;
+mod queue;
+
+use crate::counters::{bump, ClassCounters, GLOBAL};
+use crate::handoff::HeapState;
+use crate::os;
+use crate::remote::DelayedList;
+use crate::segment::SegmentSet;
+use crate::size_class::CLASSES;
+use crate::slab::{Owner, Slab};
+use crate::sync::{AtomicPtr, AtomicU64, Ordering};
+use core::cell::Cell;
+use core::ptr;
+use crossbeam_utils::CachePadded;
+
+/// A thread's heap.
+#[repr(C)]
+pub(crate) struct Heap {
+    /// Per class: head of the queue of slabs with (possibly) free blocks;
+    /// the sentinel [`empty_slab`] when the queue is empty. The fast path's
+    /// only read.
+    pub(crate) current: [*mut Slab; CLASSES],
+    /// Per class: the last slab of the queue (null when empty).
+    pub(crate) tail: [*mut Slab; CLASSES],
+    /// Per class counters, written by this heap's thread only.
+    pub(crate) counters: [ClassCounters; CLASSES],
+    /// Per class slabs in use (slow paths; written by the holder only).
+    pub(crate) slabs: [AtomicU64; CLASSES],
+    /// The segments this heap owns.
+    pub(crate) segments: SegmentSet,
+    /// True while the heap gives up everything it can (thread exit, a
+    /// sweep, an explicit release): emptied slabs are not kept.
+    pub(crate) releasing: bool,
+    /// Who holds the heap (its thread, or after exit a claimant).
+    pub(crate) state: HeapState,
+    /// Registry link (push-only list of every heap ever made).
+    pub(crate) all_next: *mut Heap,
+    /// Blocks of full slabs handed over by remote frees. Other threads
+    /// write it: on a cache line of its own, away from the hot fields.
+    pub(crate) delayed: CachePadded<DelayedList>,
+}
+
+struct SyncSlab(Slab);
+// SAFETY: the sentinel's fields are never written: its `free` is null so the
+// fast path always leaves for the slow path, which never touches it.
+unsafe impl Sync for SyncSlab {}
+
+/// The "no slab" sentinel every empty class queue points at.
+static EMPTY: SyncSlab = SyncSlab(Slab::empty());
+
+/// The sentinel slab of empty class queues (its `free` is always null).
+#[inline(always)]
+pub(crate) fn empty_slab() -> *mut Slab {
+    ptr::addr_of!(EMPTY.0).cast_mut()
+}
+
+/// Every heap ever created (never shrinks; heaps are reused).
+static HEAPS: CachePadded<AtomicPtr<Heap>> = CachePadded::new(AtomicPtr::new(ptr::null_mut()));
+
+thread_local! {
+    // const-initialised, no destructor: a plain TLS load, no lazy state.
+    static HEAP: Cell<*mut Heap> = const { Cell::new(ptr::null_mut()) };
+}
+
+/// The calling thread's heap, or null if it has none (yet).
+#[inline(always)]
+pub(crate) fn current_heap() -> *mut Heap {
+    HEAP.with(|h| h.get())
+}
+
+/// Make `heap` (or null) the calling thread's heap.
+fn set_current_heap(heap: *mut Heap) {
+    HEAP.with(|h| h.set(heap));
+}
+
+/// The first heap of the registry; walk on with `(*h).all_next`. Heaps in
+/// the registry are mapped for the life of the process.
+pub(crate) fn registry_first() -> *mut Heap {
+    HEAPS.load(Ordering::Acquire)
+}
+
+/// The owner tag slabs of `heap` carry.
+#[inline(always)]
+pub(crate) fn owner_tag(heap: *mut Heap) -> Owner {
+    heap.cast()
+}
+
+/// Map a new heap and publish it on the registry. Null when out of memory.
+fn heap_new() -> *mut Heap {
+    let size = core::mem::size_of::<Heap>().div_ceil(os::PAGE_SIZE) * os::PAGE_SIZE;
+    let heap = os::map(size).cast::<Heap>();
+    if heap.is_null() {
+        return heap;
+    }
+    GLOBAL.meta_bytes.add(size);
+    // SAFETY: a fresh zeroed mapping of the right size; zero is a valid bit
+    // pattern for every field (null pointers, zero atomics and counters, an
+    // empty segment set, false) except `current`, set to the sentinel here
+    // before the heap is published.
+    unsafe {
+        for c in 0..CLASSES {
+            (*heap).current[c] = empty_slab();
+        }
+        (*heap).state.init_in_use();
+        let mut head = HEAPS.load(Ordering::Relaxed);
+        loop {
+            (*heap).all_next = head;
+            match HEAPS.compare_exchange_weak(head, heap, Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(now) => head = now,
+            }
+        }
+    }
+    heap
+}
+
+/// Count heaps by state: (in use, abandoned).
+pub(crate) fn heap_counts() -> (usize, usize) {
+    let (mut used, mut abandoned) = (0, 0);
+    let mut h = registry_first();
+    while !h.is_null() {
+        // SAFETY: registry heaps are mapped forever; `state` is atomic and
+        // `all_next` is written once, before the heap was published.
+        unsafe {
+            if (*h).state.is_abandoned() {
+                abandoned += 1;
+            } else {
+                used += 1;
+            }
+            h = (*h).all_next;
+        }
+    }
+    (used, abandoned)
+}
+
+/// A block of class `c` was resized in place from `old` to `new` bytes.
+pub(crate) fn note_resize(c: usize, old: usize, new: usize) {
+    let heap = current_heap();
+    if !heap.is_null() && cfg!(feature = "stats") {
+        // SAFETY: our own heap; its counters are written by this thread only.
+        unsafe {
+            (*heap).counters[c].on_resize(old, new);
+        }
+    }
+}
+
+/// Count one more (`+1`) or one fewer (`u64::MAX`, wrapping) slab of class
+/// `c` in `heap`.
+///
+/// # Safety
+/// * The caller holds `heap`.
+unsafe fn count_slab(heap: *mut Heap, c: usize, delta: u64) {
+    // SAFETY: caller contract: only the holder writes `slabs`.
+    unsafe { bump(&(*heap).slabs[c], delta) }
+}
