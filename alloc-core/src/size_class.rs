@@ -1,7 +1,7 @@
 //! Size classes and their O(1) lookup.
 //!
 //! Three bands:
-//! * **small** (up to [`SMALL_MAX`] = 3584 B): 8-byte steps up to 64 B, then
+//! * **small** (up to `SMALL_MAX` = 3584 B): 8-byte steps up to 64 B, then
 //!   four classes per doubling (80, 96, 112, 128, 160, ...). Looked up in one
 //!   table load indexed by `(size + 7) / 8`.
 //! * **pooled** (above 3584 B up to 1 MiB): 4096 B, then each class 1.5x the

@@ -1,7 +1,8 @@
 //! Leak risk from a bounded ring of recent snapshots.
 //!
 //! A class is suspect when its live bytes grew in most of the recent
-//! windows, by a meaningful amount, while its frees did not keep pace. The
+//! windows, by a meaningful amount; a class that freed nothing at all in
+//! that time scores a little higher than one that freed something. The
 //! ring holds at most [`LeakDetector::CAPACITY`] snapshots: no unbounded
 //! history.
 
@@ -124,7 +125,8 @@ fn score_series(vals: &[(u64, u64)]) -> Option<Suspect> {
         return None;
     }
     let steadiness = growing as f64 / windows as f64;
-    // Frees that keep pace with growth point to a cache filling, not a leak.
+    // NB: any free at all in the window lowers the score by 15 %; how many
+    // frees, and whether they match the growth, is not looked at.
     let frees = vals[windows].1.saturating_sub(vals[0].1);
     let magnitude = ((to - from) as f64 / (from.max(1) as f64)).min(1.0);
     let churn_discount = if frees > 0 { 0.85 } else { 1.0 };
