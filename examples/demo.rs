@@ -5,7 +5,7 @@
 //! Run: `cargo run --release --example demo`
 
 use pool_alloc::stats::{human_bytes, LeakDetector};
-use pool_alloc::PoolAlloc;
+use pool_alloc::{PoolAlloc, Reclaimer};
 use std::collections::HashMap;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Instant;
@@ -56,6 +56,10 @@ fn handle(rng: &mut Rng, cache: &mut HashMap<u64, String>) -> usize {
 }
 
 fn main() {
+    // The background reclaimer gives idle memory back (and samples memory
+    // pressure) without the program asking. The allocator never starts it
+    // by itself.
+    let reclaimer = Reclaimer::start();
     let start = Instant::now();
     let leaked: Arc<Mutex<Vec<Box<[u8; 200]>>>> = Arc::default();
     let mut detector = LeakDetector::new();
@@ -110,17 +114,21 @@ fn main() {
     );
     println!("{snap}\n");
     println!("{}", detector.report());
-    // Give back what is cached for reuse (exited threads' spares, the large
-    // cache) and show the effect.
-    let unmapped = GLOBAL.release_free_memory();
-    let after = GLOBAL.snapshot();
-    println!(
-        "after PoolAlloc::release_free_memory(): resident {} (was {}), cached {}, large mappings unmapped {}",
-        human_bytes(after.resident_bytes),
-        human_bytes(snap.resident_bytes),
-        human_bytes(after.cached_bytes),
-        human_bytes(unmapped as u64)
-    );
+    // The workload is over. Nothing is called by hand: idle memory goes
+    // back as it passes max_idle (1 s by default), through the reclaimer.
+    let max_idle = pool_alloc::config::current().get_max_idle_ms();
+    for step in 0..3 {
+        std::thread::sleep(std::time::Duration::from_millis(max_idle / 2 + 100));
+        let now = GLOBAL.snapshot();
+        println!(
+            "{:>5} ms after the work: resident {} (was {}), returned to the OS so far {}",
+            (step + 1) * (max_idle / 2 + 100),
+            human_bytes(now.resident_bytes),
+            human_bytes(snap.resident_bytes),
+            human_bytes(now.returned_bytes),
+        );
+    }
+    reclaimer.stop();
     let leaked_bytes = leaked.lock().unwrap().len() * 200;
     println!(
         "(the demo leaks on purpose: {} in 200-byte session records)",

@@ -2,7 +2,9 @@
 #![warn(missing_docs)]
 
 pub use alloc_core::{
-    config, size_class, snapshot, usable_size, Config, PoolAlloc, CLASSES, POOLED_MAX,
+    config, current_level, last_level, on_pressure, poll, reclaim, size_class, snapshot,
+    unregister_pressure_callback, usable_size, Config, PoolAlloc, PressureCallback, PressureLevel,
+    ReclaimLevel, Reclaimed, Reclaimer, CLASSES, POOLED_MAX,
 };
 pub use alloc_stats as stats;
 pub use alloc_stats::Snapshot;

@@ -125,6 +125,10 @@ impl Gauge {
 pub(crate) struct GlobalCounters {
     /// Segment address space mapped now.
     pub(crate) mapped_bytes: CachePadded<Gauge>,
+    /// Bytes of slices in slabs (runs in use), all heaps.
+    pub(crate) used_bytes: CachePadded<Gauge>,
+    /// Bytes of free slices still committed (idle memory), all heaps.
+    pub(crate) idle_bytes: CachePadded<Gauge>,
     /// Bytes of empty segments in the global segment cache.
     pub(crate) cached_segments_bytes: CachePadded<Gauge>,
     /// Bytes decommitted so far (cumulative).
@@ -145,12 +149,21 @@ pub(crate) struct GlobalCounters {
     pub(crate) large_frees: CachePadded<Gauge>,
     /// Frees by threads that never allocated (and so have no heap).
     pub(crate) frees_without_heap: CachePadded<[ClassCounters; CLASSES]>,
+    /// `reclaim()` calls per level (gentle, moderate, aggressive,
+    /// emergency).
+    pub(crate) reclaim_runs: [Gauge; 4],
+    /// Bytes those calls gave back, per level.
+    pub(crate) reclaim_bytes: [Gauge; 4],
+    /// Pressure callback rounds per level (low, medium, high, critical).
+    pub(crate) pressure_events: [Gauge; 4],
 }
 
 /// The process-wide figures.
 #[cfg(not(loom))]
 pub(crate) static GLOBAL: GlobalCounters = GlobalCounters {
     mapped_bytes: CachePadded::new(Gauge::new()),
+    used_bytes: CachePadded::new(Gauge::new()),
+    idle_bytes: CachePadded::new(Gauge::new()),
     cached_segments_bytes: CachePadded::new(Gauge::new()),
     decommitted_bytes: CachePadded::new(Gauge::new()),
     unmapped_bytes: CachePadded::new(Gauge::new()),
@@ -161,4 +174,7 @@ pub(crate) static GLOBAL: GlobalCounters = GlobalCounters {
     large_allocs: CachePadded::new(Gauge::new()),
     large_frees: CachePadded::new(Gauge::new()),
     frees_without_heap: CachePadded::new([const { ClassCounters::new() }; CLASSES]),
+    reclaim_runs: [const { Gauge::new() }; 4],
+    reclaim_bytes: [const { Gauge::new() }; 4],
+    pressure_events: [const { Gauge::new() }; 4],
 };

@@ -18,6 +18,7 @@ use crate::segment::{
     segment_of, slice_index, Segment, HEADER_SIZE, SEG_KIND_LARGE, SEG_MASK, SEG_SIZE,
 };
 use crate::slab::{descriptor_of, Owner, KIND_LARGE};
+use crate::sync::{AtomicU64, Ordering};
 use core::ptr;
 
 /// The owner a large block's descriptor names: never a real heap (heaps are
@@ -74,6 +75,10 @@ pub(crate) fn alloc(size: usize, align: usize, cfg: &config::Config) -> (*mut u8
         }
     }
     if seg.is_null() {
+        if crate::limits::would_pass_hard_limit(total) {
+            // The caller reclaims and asks again, once (`pool.rs`).
+            return (ptr::null_mut(), false);
+        }
         let map_align = if align > SEG_SIZE { align } else { SEG_SIZE };
         seg = os::map_aligned(total, map_align).cast();
         if seg.is_null() {
@@ -137,13 +142,14 @@ pub(crate) unsafe fn free(seg: *mut Segment) {
         GLOBAL.large_live_bytes.sub((*seg).large_size);
         let cacheable = (*seg).large_offset == HEADER_SIZE
             && len <= config::large_cache_block_max()
-            && GLOBAL.large_cached_bytes.get() + len <= config::large_cache_bytes();
+            && GLOBAL.large_cached_bytes.get() + len <= config::get().large_cache_bytes;
         if cacheable {
             GLOBAL.large_cached_bytes.add(len);
             if LARGE_CACHE.put(
                 seg as usize | (len / PAGE_SIZE),
-                config::large_cache_entries(),
+                config::get().large_cache_entries,
             ) {
+                LAST_PUT_MS.store(os::now_ms(), Ordering::Relaxed);
                 return;
             }
             GLOBAL.large_cached_bytes.sub(len);
@@ -152,6 +158,20 @@ pub(crate) unsafe fn free(seg: *mut Segment) {
         GLOBAL.large_mapped_bytes.sub(len);
         GLOBAL.unmapped_bytes.add(len);
     }
+}
+
+/// When a mapping last went into the cache (coarse ms).
+static LAST_PUT_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Give back the cached large mappings if they have all been idle for at
+/// least `max_idle_ms` (the newest went in that long ago). Returns the bytes
+/// unmapped.
+pub(crate) fn expire_cache(now: u64, max_idle_ms: u64) -> usize {
+    let last = LAST_PUT_MS.load(Ordering::Relaxed);
+    if GLOBAL.large_cached_bytes.get() == 0 || now.saturating_sub(last) < max_idle_ms {
+        return 0;
+    }
+    flush_cache()
 }
 
 /// Give back every cached large mapping. Returns the bytes unmapped.

@@ -33,20 +33,24 @@
 //! | --- | --- | --- |
 //! | face | `pool.rs` | `PoolAlloc`, `GlobalAlloc`: band dispatch, alignment, realloc |
 //! | | `stats.rs` | `snapshot()`: sums the counters into an `alloc_stats` value |
+//! | | `reclaim.rs` | reclaim levels, the background `Reclaimer`, pressure sampling and callbacks |
 //! | heap | `heap/mod.rs` | the `Heap` type, TLS slot, registry |
 //! | | `heap/alloc.rs` | **the allocation fast path** `alloc_fast`, and the slow path |
 //! | | `heap/free.rs` | **the free fast path** `free`, remote frees, emptied slabs |
 //! | | `heap/queue.rs` | per-class slab queues |
-//! | | `heap/exit.rs` | thread exit, adoption, sweeping, releasing free memory |
+//! | | `heap/exit.rs` | thread exit, adoption, sweeping abandoned heaps |
+//! | | `heap/reclaim.rs` | idle memory back across heaps (other threads', abandoned) |
 //! | large | `large.rs` | blocks above 1 MiB (and over-aligned ones) |
 //! | slab | `slab.rs` | the slab descriptor, `slab_of`, free lists, carving |
 //! | segment | `segment.rs` | 4 MiB segments, runs of slices, spares, the segment cache |
+//! | limits | `limits.rs` | the memory limit, pool budget, retained budget, hard limit |
 //! | os | `os.rs` | every system call |
 //! | leaves | `size_class.rs` | classes and their O(1) lookup |
 //! | | `extent.rs` | pooled blocks' touched extents (tail trimming) |
 //! | | `remote.rs` | the remote-free stack and delayed hand-off |
 //! | | `cache.rs` | a bounded lock-free cache of whole mappings |
 //! | | `handoff.rs` | the heap hand-over state (abandon / claim) |
+//! | | `pressure.rs` | pressure levels, their firing state, the callback slots |
 //! | | `counters.rs` | single-writer counters, process-wide gauges |
 //! | | `config.rs` | `Config`, environment variables, one-time init |
 //! | | `valgrind.rs` | memcheck client requests (feature `valgrind`) |
@@ -78,9 +82,14 @@ mod heap;
 #[cfg(not(loom))]
 mod large;
 #[cfg(not(loom))]
+mod limits;
+#[cfg(not(loom))]
 mod os;
 #[cfg(not(loom))]
 mod pool;
+mod pressure;
+#[cfg(not(loom))]
+mod reclaim;
 #[cfg(not(loom))]
 mod segment;
 #[cfg(not(loom))]
@@ -96,6 +105,13 @@ mod valgrind;
 pub use config::Config;
 #[cfg(not(loom))]
 pub use pool::{usable_size, PoolAlloc};
+#[cfg(not(loom))]
+pub use pressure::{PressureCallback, PressureLevel};
+#[cfg(not(loom))]
+pub use reclaim::{
+    current_level, last_level, on_pressure, poll, reclaim, unregister_pressure_callback,
+    ReclaimLevel, Reclaimed, Reclaimer,
+};
 #[cfg(not(loom))]
 pub use size_class::{CLASSES, POOLED_MAX};
 #[cfg(not(loom))]

@@ -204,6 +204,23 @@ pub(crate) unsafe fn decommit(p: *mut u8, size: usize) {
     }
 }
 
+/// Decommit lazily (`MADV_FREE`): the kernel takes the pages when it needs
+/// memory; until then they may keep their contents, and resident memory
+/// does not drop at once.
+///
+/// # Safety
+/// * As [`decommit`], except that the range does not read as zero after.
+pub(crate) unsafe fn decommit_lazily(p: *mut u8, size: usize) {
+    if size == 0 {
+        return;
+    }
+    // SAFETY: caller contract; MADV_FREE on a private anonymous mapping only
+    // lets the kernel drop the pages' contents.
+    unsafe {
+        libc::madvise(p.cast(), size, libc::MADV_FREE);
+    }
+}
+
 /// Try to grow or shrink the mapping at `p` in place. True on success.
 ///
 /// # Safety
@@ -295,29 +312,14 @@ pub(crate) fn getenv(name: &core::ffi::CStr) -> Option<&'static [u8]> {
 /// allocating. 0 if it cannot be read.
 pub(crate) fn resident_bytes() -> u64 {
     let mut buf = [0u8; 128];
-    // SAFETY: a NUL-terminated path; the fd is closed below.
-    let fd = unsafe { libc::open(c"/proc/self/statm".as_ptr(), libc::O_RDONLY) };
-    if fd < 0 {
+    let Some(n) = read_small_file(c"/proc/self/statm", &mut buf) else {
         return 0;
-    }
-    // SAFETY: `buf` is writable for its whole length, and `fd` is open.
-    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-    // SAFETY: `fd` is ours and open; nothing else holds it.
-    unsafe { libc::close(fd) };
-    if n <= 0 {
-        return 0;
-    }
+    };
     // The second field is the resident page count.
-    let pages = buf[..n as usize]
+    let pages = buf[..n]
         .split(|&b| b == b' ')
         .nth(1)
-        .map(|f| {
-            f.iter()
-                .take_while(|b| b.is_ascii_digit())
-                .fold(0u64, |n, &b| {
-                    n.saturating_mul(10).saturating_add(u64::from(b - b'0'))
-                })
-        })
+        .and_then(leading_number)
         .unwrap_or(0);
     pages * PAGE_SIZE as u64
 }
@@ -348,4 +350,77 @@ pub(crate) fn thread_exit_key_set(key: libc::pthread_key_t, value: *mut libc::c_
     // SAFETY: `key` was created by `thread_exit_key`. For the first keys
     // glibc stores the value in the thread's static block (no allocation).
     unsafe { libc::pthread_setspecific(key, value) };
+}
+
+/// Read a small file into `buf` without allocating; the bytes read.
+fn read_small_file(path: &core::ffi::CStr, buf: &mut [u8]) -> Option<usize> {
+    // SAFETY: a NUL-terminated path; the fd is closed below.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: `buf` is writable for its whole length, and `fd` is open.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    // SAFETY: `fd` is ours and open; nothing else holds it.
+    unsafe { libc::close(fd) };
+    (n > 0).then_some(n as usize)
+}
+
+/// The leading decimal number of `b` (after spaces), if any.
+fn leading_number(b: &[u8]) -> Option<u64> {
+    let b = b.trim_ascii_start();
+    let digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 || digits > 19 {
+        return None;
+    }
+    Some(
+        b[..digits]
+            .iter()
+            .fold(0u64, |n, &c| n * 10 + u64::from(c - b'0')),
+    )
+}
+
+/// The memory limit of this process's cgroup (v2): the lower of
+/// `memory.max` and `memory.high`, if either is a number. Read without
+/// allocating, from the cgroup named in `/proc/self/cgroup`.
+pub(crate) fn cgroup_memory_limit() -> Option<u64> {
+    let mut cg = [0u8; 512];
+    let n = read_small_file(c"/proc/self/cgroup", &mut cg)?;
+    // The v2 line is "0::/path".
+    let line = cg[..n]
+        .split(|&b| b == b'\n')
+        .find(|l| l.starts_with(b"0::"))?;
+    let rel = &line[3..];
+    let mut path = [0u8; 640];
+    let base = b"/sys/fs/cgroup";
+    let mut best: Option<u64> = None;
+    for file in [&b"/memory.max"[..], b"/memory.high"] {
+        let len = base.len() + rel.len() + file.len();
+        if len + 1 > path.len() {
+            return None;
+        }
+        path[..base.len()].copy_from_slice(base);
+        path[base.len()..base.len() + rel.len()].copy_from_slice(rel);
+        path[base.len() + rel.len()..len].copy_from_slice(file);
+        path[len] = 0;
+        let cpath = core::ffi::CStr::from_bytes_until_nul(&path).ok()?;
+        let mut v = [0u8; 32];
+        if let Some(k) = read_small_file(cpath, &mut v) {
+            if let Some(x) = leading_number(&v[..k]) {
+                best = Some(best.map_or(x, |b| b.min(x)));
+            }
+        }
+    }
+    best
+}
+
+/// Physical memory of the machine in bytes (0 if unknown).
+pub(crate) fn physical_memory() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let pages = unsafe { libc::sysconf(libc::_SC_PHYS_PAGES) };
+    if pages <= 0 {
+        0
+    } else {
+        pages as u64 * PAGE_SIZE as u64
+    }
 }

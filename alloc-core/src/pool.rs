@@ -5,13 +5,14 @@
 
 use crate::config::Config;
 use crate::heap::alloc::{alloc_fast, alloc_with_zero_hint};
-use crate::heap::exit::release_current_thread;
 use crate::heap::free::free;
 use crate::heap::note_resize;
+use crate::heap::reclaim::reclaim_for_limit;
+use crate::reclaim::{reclaim, ReclaimLevel, Reclaimed};
 use crate::segment::{SEG_SIZE, SLICE_SIZE};
 use crate::size_class::{class_of, class_of_small, class_size, is_pooled, POOLED_MAX, SMALL_MAX};
 use crate::slab::{block_start, slab_of, trim_pooled, widen_pooled, KIND_CLASS, KIND_LARGE};
-use crate::{large, stats, valgrind};
+use crate::{large, limits, stats, valgrind};
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;
 
@@ -60,25 +61,21 @@ impl PoolAlloc {
         stats::snapshot()
     }
 
-    /// Give free memory back to the OS now: this thread's pending frees are
-    /// taken, its empty slabs (kept ones included) released, its free
-    /// slices decommitted and its spare segments given back; exited
-    /// threads' heaps are swept; cached large mappings are unmapped.
-    /// Returns the bytes of large mappings unmapped (the snapshot's
-    /// `returned_bytes` shows the whole effect).
+    /// Give memory back to the OS now, as hard as `level` says (the same
+    /// as [`reclaim`](crate::reclaim)).
     ///
     /// ```
-    /// use alloc_core::PoolAlloc;
+    /// use alloc_core::{PoolAlloc, ReclaimLevel};
     /// use std::alloc::{GlobalAlloc, Layout};
     /// static A: PoolAlloc = PoolAlloc::new();
-    /// let layout = Layout::from_size_align(8 << 20, 16).unwrap();
+    /// let layout = Layout::from_size_align(300 << 10, 16).unwrap();
     /// // SAFETY: a valid non-zero layout; the block is freed with it.
     /// unsafe { A.dealloc(A.alloc(layout), layout) };
-    /// A.release_free_memory();
+    /// let freed = A.reclaim(ReclaimLevel::Aggressive);
+    /// assert!(freed.bytes > 0);
     /// ```
-    pub fn release_free_memory(&self) -> usize {
-        release_current_thread();
-        large::flush_cache()
+    pub fn reclaim(&self, level: ReclaimLevel) -> Reclaimed {
+        reclaim(level)
     }
 
     #[cold]
@@ -114,7 +111,12 @@ impl PoolAlloc {
                 return q;
             }
         }
-        let (p, zeroed) = large::alloc(size, align, &self.config);
+        let (mut p, mut zeroed) = large::alloc(size, align, &self.config);
+        if p.is_null() && limits::would_pass_hard_limit(size) {
+            // The hard limit refused the mapping: reclaim once, ask again.
+            reclaim_for_limit(crate::heap::current_heap());
+            (p, zeroed) = large::alloc(size, align, &self.config);
+        }
         if zero && !zeroed && !p.is_null() {
             // SAFETY: the block has at least `size` bytes.
             unsafe { zero_block(p, size) };

@@ -12,15 +12,24 @@
 //! map and no lock. This file knows slices, not slabs: it hands out *runs*
 //! of free slices and takes them back.
 //!
-//! A [`SegmentSet`] is the segments one heap owns. It keeps empty segments
-//! as *spares* (committed, for reuse without a system call; how many follows
-//! the memory in use, at most [`MAX_SPARES`]); beyond that, empty segments
-//! are decommitted into a global bounded cache, then unmapped. Large blocks
-//! use a segment header of their own (see `large.rs`) and no set.
+//! A [`SegmentSet`] is the segments one heap owns. Freed runs stay
+//! committed and *idle* (each slice remembers since when), so the workload
+//! reuses them without page faults; idle memory goes back to the OS
+//! (`madvise`) when it is older than `max_idle`, when the idle memory of the
+//! process passes its retained budget, or when utilisation of the pool
+//! budget passes the threshold: oldest segment first in each case (see
+//! [`SegmentSet::after_return`]). A segment left empty and clean goes to a
+//! global bounded cache (mapped, decommitted), else back to the OS. Large
+//! blocks use a segment header of their own (see `large.rs`) and no set.
+//!
+//! The heap's thread changes its set on slow paths only, holding the set's
+//! [`SetLock`]; the background reclaimer takes the same lock (try-lock,
+//! never waiting) to give back an idle thread's idle memory.
 
 use crate::cache::SlotCache;
 use crate::counters::GLOBAL;
-use crate::os;
+use crate::sync::{AtomicBool, Backoff, Ordering};
+use crate::{limits, os};
 use core::ptr;
 
 pub(crate) const SEG_SHIFT: usize = 22;
@@ -34,8 +43,6 @@ pub(crate) const SLICES: usize = SEG_SIZE / SLICE_SIZE;
 /// Slices available to runs (slice 0 holds the header).
 pub(crate) const USABLE_SLICES: usize = SLICES - 1;
 const ALL_USABLE: u64 = !1u64;
-/// Most empty segments a set keeps committed.
-pub(crate) const MAX_SPARES: usize = 16;
 /// Bytes of header room per slice for the layer above's descriptor (a power
 /// of two, so finding a descriptor is a shift).
 pub(crate) const DESCRIPTOR_SIZE: usize = 256;
@@ -59,6 +66,13 @@ pub(crate) struct Segment {
     dirty_map: u64,
     /// Bit i set: a run in use starts at slice i.
     run_starts: u64,
+    /// Bit i set: slice i may hold non-zero bytes even if decommitted
+    /// (touched, and not since given back with `MADV_DONTNEED`).
+    nonzero_map: u64,
+    /// Oldest `idle_since` of the free dirty slices (`u64::MAX`: none).
+    idle_min: u64,
+    /// Per free dirty slice: when it became idle (coarse ms).
+    idle_since: [u64; SLICES],
     next: *mut Segment,
     prev: *mut Segment,
     /// Large: length of the whole mapping.
@@ -136,67 +150,99 @@ pub(crate) struct Run {
     pub(crate) seg: *mut Segment,
     /// First slice of the run.
     pub(crate) first: usize,
-    /// No slice of the run was touched since it was mapped or decommitted:
-    /// it reads as zero.
+    /// The run reads as zero (never touched, or given back with
+    /// `MADV_DONTNEED` since).
     pub(crate) fresh: bool,
 }
 
-/// How many empty segments a set keeps as spares when one empties.
-#[derive(Clone, Copy)]
-pub(crate) enum Spares {
-    /// Follow the memory in use: one, plus one per 16 MiB of runs in use,
-    /// at most [`MAX_SPARES`].
-    FollowUse,
-    /// At most this many.
-    AtMost(usize),
+/// What a reclaim gave back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Reclaimed {
+    /// Bytes decommitted or unmapped.
+    pub(crate) bytes: usize,
+    /// Segments that left their set (cached decommitted, or unmapped).
+    pub(crate) segments: usize,
+    /// `madvise` / `munmap` calls made.
+    pub(crate) calls: usize,
 }
+
+impl Reclaimed {
+    pub(crate) fn add(&mut self, o: Reclaimed) {
+        self.bytes += o.bytes;
+        self.segments += o.segments;
+        self.calls += o.calls;
+    }
+}
+
+/// Who may change a [`SegmentSet`]: its heap's thread (or a claimant of
+/// an abandoned heap) on slow paths, or the background reclaimer. A spin
+/// lock held for bounded work; the reclaimer only ever tries it.
+pub(crate) struct SetLock(AtomicBool);
+
+impl SetLock {
+    /// Take the lock, waiting for a reclaimer that holds it (it holds it
+    /// for at most one bounded pass).
+    pub(crate) fn lock(&self) {
+        let backoff = Backoff::new();
+        while !self.try_lock() {
+            backoff.snooze();
+        }
+    }
+
+    /// Take the lock if it is free.
+    pub(crate) fn try_lock(&self) -> bool {
+        !self.0.load(Ordering::Relaxed)
+            && self
+                .0
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    pub(crate) fn unlock(&self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// Most `madvise` calls one pass makes inside an allocation or free (the
+/// pause bound); the rest waits for the next pass.
+pub(crate) const CALLS_PER_PASS: usize = 8;
 
 /// The segments one heap owns, and their accounting. Zero is a valid
 /// empty set (heaps get theirs from a fresh zeroed mapping).
 #[repr(C)]
 pub(crate) struct SegmentSet {
-    /// Segments holding runs (doubly linked through `next`/`prev`).
+    /// Segments holding runs or idle slices (doubly linked).
     list: *mut Segment,
     count: usize,
-    /// Empty segments kept committed (a stack through `next`).
-    spare: *mut Segment,
-    spare_count: usize,
     /// Bytes of slices in runs in use.
     used_bytes: usize,
-    /// Bytes of free but dirty (touched, not decommitted) slices in `list`:
-    /// reused without page faults, within [`SegmentSet::dirty_budget`].
+    /// Bytes of free but dirty (touched, not decommitted) slices: idle
+    /// memory, reused without page faults.
     dirty_free_bytes: usize,
+    /// When the last expiry pass ran (coarse ms).
+    last_expiry: u64,
 }
 
 impl SegmentSet {
-    /// The segments holding runs, as a list to walk with
-    /// [`next_in_set`].
+    /// The segments of the set, as a list to walk with [`next_in_set`].
     pub(crate) fn first(&self) -> *mut Segment {
         self.list
     }
 
-    /// Bytes of free slices that hold touched pages.
+    /// Bytes of free slices that hold touched pages (idle memory).
     pub(crate) fn dirty_free_bytes(&self) -> usize {
         self.dirty_free_bytes
     }
 
-    /// Free-but-dirty bytes the set keeps: an eighth of the bytes in use,
-    /// at least 4 MiB. Past it, returned runs are decommitted at once.
-    fn dirty_budget(&self) -> usize {
-        (self.used_bytes / 8).max(4 << 20)
-    }
-
-    /// Take a run of `n` free slices from the segments of the set: first
-    /// one that is already touched (no page faults, no new resident
-    /// memory), then any, then a spare segment. None when the set must
-    /// [`grow`](Self::grow) first.
+    /// Take a run of `n` free slices: first one that is already touched (no
+    /// page faults, no new resident memory), then any. None when the set
+    /// must [`grow`](Self::grow) first.
     ///
     /// # Safety
-    /// * The caller holds the set (its heap's thread, or a claimant of an
-    ///   abandoned heap); `1 <= n <= USABLE_SLICES`.
+    /// * The caller holds the set's lock; `1 <= n <= USABLE_SLICES`.
     pub(crate) unsafe fn take_run(&mut self, n: usize) -> Option<Run> {
-        // SAFETY: segments in the list and the spares are mapped and owned
-        // by this set, which the caller holds.
+        // SAFETY: segments in the list are mapped and owned by this set,
+        // which the caller holds.
         unsafe {
             if self.dirty_free_bytes >= n * SLICE_SIZE {
                 let mut seg = self.list;
@@ -214,23 +260,21 @@ impl SegmentSet {
                 }
                 seg = (*seg).next;
             }
-            let seg = self.spare;
-            if seg.is_null() {
-                return None;
-            }
-            self.spare = (*seg).next;
-            self.spare_count -= 1;
-            self.link(seg);
-            Some(self.claim(seg, 1, n))
+            None
         }
     }
 
     /// Add an empty segment to the set: one from the global cache, else a
-    /// new mapping. False when the OS has no memory.
+    /// new mapping. False when the OS has no memory (or the hard limit
+    /// would be passed: the caller reclaims and tries again, see
+    /// `heap::alloc::new_slab`).
     ///
     /// # Safety
-    /// * The caller holds the set.
+    /// * The caller holds the set's lock.
     pub(crate) unsafe fn grow(&mut self) -> bool {
+        if limits::would_pass_hard_limit(SEG_SIZE) {
+            return false;
+        }
         let mut seg = SEGMENT_CACHE.take(|_| true) as *mut Segment;
         if !seg.is_null() {
             GLOBAL.cached_segments_bytes.sub(SEG_SIZE);
@@ -241,24 +285,20 @@ impl SegmentSet {
             }
             GLOBAL.mapped_bytes.add(SEG_SIZE);
             // SAFETY: a fresh zeroed mapping, ours.
-            unsafe { (*seg).dirty_map = 0 };
+            unsafe {
+                (*seg).dirty_map = 0;
+                (*seg).nonzero_map = 0;
+            }
         }
         // SAFETY: the segment is ours: taken from the cache by its CAS, or
-        // freshly mapped.
-        unsafe { self.link(seg) };
-        true
-    }
-
-    /// # Safety
-    /// * `seg` is an empty segment the caller's set owns, in no list.
-    unsafe fn link(&mut self, seg: *mut Segment) {
-        // SAFETY: caller contract: the header is mapped and ours.
+        // freshly mapped; cached segments are empty and clean.
         unsafe {
             let s = &mut *seg;
+            debug_assert_eq!(s.dirty_map & ALL_USABLE, 0, "cached segment is dirty");
             s.kind = SEG_KIND_SLABS;
             s.free_map = ALL_USABLE;
             s.run_starts = 0;
-            self.dirty_free_bytes += slices_bytes(s.dirty_map);
+            s.idle_min = u64::MAX;
             s.prev = ptr::null_mut();
             s.next = self.list;
             if !s.next.is_null() {
@@ -267,6 +307,7 @@ impl SegmentSet {
         }
         self.list = seg;
         self.count += 1;
+        true
     }
 
     /// # Safety
@@ -278,10 +319,14 @@ impl SegmentSet {
         debug_assert_eq!(s.free_map & mask, mask, "slices not free");
         s.free_map &= !mask;
         s.run_starts |= 1 << i;
-        let fresh = s.dirty_map & mask == 0;
-        self.dirty_free_bytes -= slices_bytes(s.dirty_map & mask);
+        let fresh = s.nonzero_map & mask == 0;
+        let was_idle = slices_bytes(s.dirty_map & mask);
+        self.dirty_free_bytes -= was_idle;
+        GLOBAL.idle_bytes.sub(was_idle);
         self.used_bytes += n * SLICE_SIZE;
+        GLOBAL.used_bytes.add(n * SLICE_SIZE);
         s.dirty_map |= mask;
+        s.nonzero_map |= mask;
         Run {
             seg,
             first: i,
@@ -289,24 +334,16 @@ impl SegmentSet {
         }
     }
 
-    /// Return the run of `n` slices at slice `i` of `seg`. Dirty free
-    /// slices past the budget are decommitted at once. Returns true when
-    /// the segment became empty and left the list (kept as a spare per
-    /// `spares`, else decommitted into the cache or unmapped): the caller
-    /// must not touch it again.
+    /// Return the run of `n` slices at slice `i` of `seg`; its slices are
+    /// idle since `since` (coarse ms). The segment stays in the list (the
+    /// caller may be walking it); the caller applies the give-back policy
+    /// after ([`after_return`](Self::after_return)).
     ///
     /// # Safety
-    /// * The caller holds the set; the run was taken from it and nothing in
-    ///   it is used any more.
-    pub(crate) unsafe fn return_run(
-        &mut self,
-        seg: *mut Segment,
-        i: usize,
-        n: usize,
-        spares: Spares,
-    ) -> bool {
-        // SAFETY: caller contract: the segment is one of ours; the run's
-        // memory is unused, so decommitting it loses nothing.
+    /// * The caller holds the set's lock; the run was taken from it and
+    ///   nothing in it is used any more.
+    pub(crate) unsafe fn return_run(&mut self, seg: *mut Segment, i: usize, n: usize, since: u64) {
+        // SAFETY: caller contract: the segment is one of ours.
         unsafe {
             let s = &mut *seg;
             let mask = run_mask(i, n);
@@ -314,28 +351,161 @@ impl SegmentSet {
             debug_assert!(s.run_starts & (1 << i) != 0, "not a run start");
             s.free_map |= mask;
             s.run_starts &= !(1 << i);
+            for t in &mut s.idle_since[i..i + n] {
+                *t = since;
+            }
+            s.idle_min = s.idle_min.min(since);
             self.used_bytes -= n * SLICE_SIZE;
+            GLOBAL.used_bytes.sub(n * SLICE_SIZE);
             self.dirty_free_bytes += n * SLICE_SIZE;
-            if self.dirty_free_bytes > self.dirty_budget() {
-                os::decommit(slice_addr(seg, i), n * SLICE_SIZE);
-                GLOBAL.decommitted_bytes.add(n * SLICE_SIZE);
-                s.dirty_map &= !mask;
-                self.dirty_free_bytes -= n * SLICE_SIZE;
-            }
-            if s.free_map == ALL_USABLE {
-                self.release(seg, spares);
-                return true;
-            }
-            false
+            GLOBAL.idle_bytes.add(n * SLICE_SIZE);
         }
     }
 
-    /// An empty segment leaves the list: kept as a spare, else decommitted
-    /// into the global cache, else unmapped.
+    /// The give-back policy, applied whenever idle memory grows, within a
+    /// bounded number of system calls:
+    /// * past the retained budget (process idle memory above
+    ///   `retain_bytes` + a quarter of the memory in use), past the
+    ///   utilisation threshold, or past the soft limit: this set's idle
+    ///   memory goes back, oldest segment first, until back under;
+    /// * every quarter of `max_idle`: idle memory older than `max_idle`
+    ///   goes back.
     ///
     /// # Safety
-    /// * `seg` is an empty segment of the set's list.
-    unsafe fn release(&mut self, seg: *mut Segment, spares: Spares) {
+    /// * The caller holds the set's lock.
+    pub(crate) unsafe fn after_return(&mut self) -> Reclaimed {
+        let mut done = Reclaimed::default();
+        let mut calls = CALLS_PER_PASS;
+        while self.dirty_free_bytes > 0 && calls > done.calls && limits::over_idle_budget() {
+            // SAFETY: caller contract.
+            let r = unsafe { self.decommit_oldest_segment(CALLS_PER_PASS - done.calls) };
+            if r.bytes == 0 {
+                break;
+            }
+            done.add(r);
+        }
+        calls -= done.calls.min(calls);
+        let max_idle = crate::config::get().max_idle_ms;
+        let now = os::now_ms();
+        if calls > 0 && now.saturating_sub(self.last_expiry) >= max_idle / 4 {
+            self.last_expiry = now;
+            // SAFETY: caller contract.
+            done.add(unsafe { self.decommit_idle(now.saturating_sub(max_idle), calls) });
+        }
+        done
+    }
+
+    /// Decommit the idle slices of the segment whose oldest idle slice is
+    /// the oldest of the set.
+    ///
+    /// # Safety
+    /// * The caller holds the set's lock.
+    pub(crate) unsafe fn decommit_oldest_segment(&mut self, max_calls: usize) -> Reclaimed {
+        let mut oldest: *mut Segment = ptr::null_mut();
+        let mut seg = self.list;
+        // SAFETY: caller contract: the set's segments are mapped and ours.
+        unsafe {
+            while !seg.is_null() {
+                if (*seg).idle_min != u64::MAX
+                    && (oldest.is_null() || (*seg).idle_min < (*oldest).idle_min)
+                {
+                    oldest = seg;
+                }
+                seg = (*seg).next;
+            }
+            if oldest.is_null() {
+                return Reclaimed::default();
+            }
+            self.decommit_in(oldest, u64::MAX, max_calls)
+        }
+    }
+
+    /// Decommit the idle slices that became idle before `cutoff`
+    /// (`u64::MAX`: all of them), with at most `max_calls` system calls;
+    /// segments left empty and clean leave the set.
+    ///
+    /// # Safety
+    /// * The caller holds the set's lock.
+    pub(crate) unsafe fn decommit_idle(&mut self, cutoff: u64, max_calls: usize) -> Reclaimed {
+        let mut done = Reclaimed::default();
+        let mut seg = self.list;
+        // SAFETY: caller contract: the set's segments are mapped and ours;
+        // `decommit_in` may unlink `seg`, so its successor is read first.
+        unsafe {
+            while !seg.is_null() && done.calls < max_calls {
+                let next = (*seg).next;
+                if (*seg).idle_min < cutoff {
+                    done.add(self.decommit_in(seg, cutoff, max_calls - done.calls));
+                }
+                seg = next;
+            }
+        }
+        done
+    }
+
+    /// Decommit the idle slices of `seg` idle since before `cutoff`, in
+    /// runs (one `madvise` each), at most `max_calls`; if `seg` is then
+    /// empty and clean it leaves the set.
+    ///
+    /// # Safety
+    /// * The caller holds the set's lock; `seg` is in its list.
+    unsafe fn decommit_in(
+        &mut self,
+        seg: *mut Segment,
+        cutoff: u64,
+        max_calls: usize,
+    ) -> Reclaimed {
+        let mut done = Reclaimed::default();
+        // SAFETY: caller contract; free dirty slices hold nothing in use.
+        unsafe {
+            let s = &mut *seg;
+            let mut todo = s.free_map & s.dirty_map & ALL_USABLE;
+            let mut expired = 0u64;
+            while todo != 0 {
+                let i = todo.trailing_zeros() as usize;
+                todo &= todo - 1;
+                if s.idle_since[i] < cutoff {
+                    expired |= 1 << i;
+                }
+            }
+            while expired != 0 && done.calls < max_calls {
+                let lo = expired.trailing_zeros() as usize;
+                let run = (!(expired >> lo)).trailing_zeros() as usize;
+                let mask = run_mask(lo, run);
+                let lazy = decommit(slice_addr(seg, lo), run * SLICE_SIZE);
+                s.dirty_map &= !mask;
+                if !lazy {
+                    s.nonzero_map &= !mask;
+                }
+                expired &= !mask;
+                done.bytes += run * SLICE_SIZE;
+                done.calls += 1;
+            }
+            self.dirty_free_bytes -= done.bytes;
+            GLOBAL.idle_bytes.sub(done.bytes);
+            GLOBAL.decommitted_bytes.add(done.bytes);
+            // Recompute the segment's oldest idle slice.
+            let mut min = u64::MAX;
+            let mut left = s.free_map & s.dirty_map & ALL_USABLE;
+            while left != 0 {
+                let i = left.trailing_zeros() as usize;
+                left &= left - 1;
+                min = min.min(s.idle_since[i]);
+            }
+            s.idle_min = min;
+            if s.free_map == ALL_USABLE && s.dirty_map & ALL_USABLE == 0 {
+                self.unlink(seg);
+                done.add(give_back(seg));
+            }
+        }
+        done
+    }
+
+    /// Take `seg` out of the list.
+    ///
+    /// # Safety
+    /// * `seg` is an empty, clean segment of the set's list.
+    unsafe fn unlink(&mut self, seg: *mut Segment) {
         // SAFETY: caller contract; neighbours in the list are ours too.
         unsafe {
             let s = &mut *seg;
@@ -348,69 +518,28 @@ impl SegmentSet {
                 (*s.next).prev = s.prev;
             }
             s.prev = ptr::null_mut();
-            self.count -= 1;
-            self.dirty_free_bytes -= slices_bytes(s.dirty_map);
-            // Pooled churn empties and refills segments often, and a
-            // decommitted one costs page faults: keep a few committed. The
-            // allowance follows the memory in use (a quarter of it, in
-            // segments), so when a burst is freed the spares go back too.
-            let keep = match spares {
-                Spares::FollowUse => (1 + self.used_bytes / SEG_SIZE / 4).min(MAX_SPARES),
-                Spares::AtMost(n) => n,
-            };
-            s.next = self.spare;
-            self.spare = seg;
-            self.spare_count += 1;
-            self.keep_spares(keep);
+            s.next = ptr::null_mut();
         }
+        self.count -= 1;
     }
+}
 
-    /// Decommit the free slices holding touched pages in every segment of
-    /// the set. Returns the bytes decommitted.
-    ///
-    /// # Safety
-    /// * The caller holds the set.
-    pub(crate) unsafe fn decommit_free(&mut self) -> usize {
-        let mut total = 0;
-        let mut seg = self.list;
-        while !seg.is_null() {
-            // SAFETY: a segment of the held set; free slices hold nothing.
-            unsafe {
-                let mut todo = (*seg).free_map & (*seg).dirty_map & ALL_USABLE;
-                while todo != 0 {
-                    let lo = todo.trailing_zeros() as usize;
-                    let run = (!(todo >> lo)).trailing_zeros() as usize;
-                    os::decommit(slice_addr(seg, lo), run * SLICE_SIZE);
-                    let mask = run_mask(lo, run);
-                    (*seg).dirty_map &= !mask;
-                    todo &= !mask;
-                    total += run * SLICE_SIZE;
-                }
-                seg = (*seg).next;
-            }
-        }
-        self.dirty_free_bytes -= total;
-        GLOBAL.decommitted_bytes.add(total);
-        total
-    }
-
-    /// Give back spare segments beyond `keep` (decommitted into the global
-    /// cache, or unmapped).
-    ///
-    /// # Safety
-    /// * The caller holds the set.
-    pub(crate) unsafe fn keep_spares(&mut self, keep: usize) {
-        while self.spare_count > keep {
-            let seg = self.spare;
-            // SAFETY: spares are empty segments of the held set, in no list
-            // once popped here.
-            unsafe {
-                self.spare = (*seg).next;
-                self.spare_count -= 1;
-                give_back(seg);
-            }
+/// Decommit with the configured advice. Returns true when the pages may
+/// keep their contents (`MADV_FREE`).
+///
+/// # Safety
+/// * As [`os::decommit`].
+unsafe fn decommit(p: *mut u8, len: usize) -> bool {
+    let lazy = crate::config::get().decommit_free;
+    // SAFETY: caller contract.
+    unsafe {
+        if lazy {
+            os::decommit_lazily(p, len);
+        } else {
+            os::decommit(p, len);
         }
     }
+    lazy
 }
 
 /// The next segment of a set's list after `seg` (null at the end).
@@ -431,31 +560,30 @@ pub(crate) unsafe fn run_starts(seg: *mut Segment) -> u64 {
     unsafe { (*seg).run_starts }
 }
 
-/// Decommit an empty segment and cache it, or unmap it.
+/// An empty, clean segment leaves its set: into the global cache (mapped,
+/// decommitted), else back to the OS.
 ///
 /// # Safety
-/// * `seg` is an empty slab segment the caller owns and no set lists.
-unsafe fn give_back(seg: *mut Segment) {
-    // SAFETY: caller contract: the segment is ours; no slice holds anything
-    // in use, so its contents may go.
+/// * `seg` is an empty slab segment the caller owns, no set lists it, and
+///   none of its slices is committed (`dirty_map` is clear).
+unsafe fn give_back(seg: *mut Segment) -> Reclaimed {
+    let mut done = Reclaimed {
+        segments: 1,
+        ..Reclaimed::default()
+    };
+    // SAFETY: caller contract: the segment is ours and holds nothing.
     unsafe {
-        let dirty = (*seg).dirty_map & ALL_USABLE;
-        if dirty != 0 {
-            let lo = dirty.trailing_zeros() as usize;
-            let hi = 64 - dirty.leading_zeros() as usize;
-            let len = (hi - lo) * SLICE_SIZE;
-            os::decommit(slice_addr(seg, lo), len);
-            GLOBAL.decommitted_bytes.add(len);
-            (*seg).dirty_map = 0;
-        }
-        if SEGMENT_CACHE.put(seg as usize, crate::config::segment_cache_limit()) {
+        debug_assert_eq!((*seg).dirty_map & ALL_USABLE, 0, "segment still dirty");
+        if SEGMENT_CACHE.put(seg as usize, crate::config::get().segment_cache) {
             GLOBAL.cached_segments_bytes.add(SEG_SIZE);
         } else {
             os::unmap(seg.cast(), SEG_SIZE);
             GLOBAL.mapped_bytes.sub(SEG_SIZE);
             GLOBAL.unmapped_bytes.add(SEG_SIZE);
+            done.calls = 1;
         }
     }
+    done
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use crate::extent::{self, Extents, MAX_POOLED_BLOCKS};
 use crate::os::{self, PAGE_SIZE};
 use crate::remote::{Block, ThreadFree};
 use crate::segment::{
-    descriptor, segment_of, slice_addr, slice_index, Segment, SegmentSet, Spares, DESCRIPTOR_SIZE,
+    descriptor, segment_of, slice_addr, slice_index, Segment, SegmentSet, DESCRIPTOR_SIZE,
     SLICE_SIZE, USABLE_SLICES,
 };
 use crate::size_class::{class_size, is_pooled, CLASSES, CLASS_SIZES, SMALL_CLASSES};
@@ -218,20 +218,21 @@ pub(crate) unsafe fn slab_new(set: &mut SegmentSet, owner: Owner, c: usize) -> *
     slab
 }
 
-/// Return an empty slab's slices to `set`. Returns true when its segment
-/// became empty and left the set (the caller must not touch it again).
+/// Return an empty slab's slices to `set`, idle since `since` (coarse ms).
+/// The caller applies the set's give-back policy after
+/// (`SegmentSet::after_return`).
 ///
 /// # Safety
-/// * The caller holds `set`; `slab` is an empty slab made from it, in no
-///   queue, with no remote hand-off in progress.
-pub(crate) unsafe fn slab_release(set: &mut SegmentSet, slab: *mut Slab, spares: Spares) -> bool {
+/// * The caller holds `set`'s lock; `slab` is an empty slab made from it,
+///   in no queue, with no remote hand-off in progress.
+pub(crate) unsafe fn slab_release(set: &mut SegmentSet, slab: *mut Slab, since: u64) {
     let seg = segment_of(slab.cast());
     // SAFETY: caller contract: the slab is ours and unused.
     unsafe {
         let i = (slab as usize - seg as usize) / DESCRIPTOR_SIZE;
         let n = (*slab).slice_count as usize;
         (*slab).kind = 0;
-        set.return_run(seg, i, n, spares)
+        set.return_run(seg, i, n, since)
     }
 }
 
@@ -330,7 +331,7 @@ pub(crate) unsafe fn trim_pooled(p: *mut u8, touch: usize) {
         let slab = slab_of(p);
         let (start, bs) = ((*slab).start as usize, (*slab).block_size as usize);
         let i = (p as usize - start) / bs;
-        let trim = crate::config::trim_pages();
+        let trim = crate::config::get().trim_pages;
         let e = &mut *Extents::entry(ptr::addr_of_mut!((*slab).extents), i);
         if let Some((from, to)) = extent::on_handout(e, p as usize, bs, touch, trim) {
             os::decommit(from as *mut u8, to - from);

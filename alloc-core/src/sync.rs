@@ -9,13 +9,17 @@
 //! its own whose every wait is `loom::thread::yield_now`.
 
 #[cfg(not(loom))]
-pub(crate) use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+pub(crate) use core::sync::atomic::{
+    AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+};
 #[cfg(not(loom))]
 pub(crate) use crossbeam_utils::Backoff;
 
 #[cfg(loom)]
 #[allow(unused_imports)] // the models use a subset
-pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{
+    AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+};
 
 /// Under loom: every wait hands control to loom's scheduler.
 #[cfg(loom)]

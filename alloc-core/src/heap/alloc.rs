@@ -10,9 +10,13 @@
 
 use super::exit::{heap_acquire, sweep_abandoned};
 use super::free::process_delayed;
+use super::reclaim::{reclaim_for_limit, reclaim_other_heaps, release_kept_slabs};
 use super::{count_slab, current_heap, empty_slab, owner_tag, queue, Heap};
 use crate::config::{self, Config};
+use crate::segment::{CALLS_PER_PASS, SEG_SIZE};
 use crate::slab::{self, Slab, FLAG_FULL};
+use crate::sync::Ordering;
+use crate::{large, limits, os};
 use core::ptr;
 
 /// Pop a block of class `c` from `heap`'s current slab, or null.
@@ -79,6 +83,7 @@ fn alloc_slow(mut heap: *mut Heap, c: usize, req: usize, cfg: &Config) -> (*mut 
     // queues is a live slab it owns.
     unsafe {
         process_delayed(heap);
+        owner_pass(heap);
         let mut slab = (*heap).current[c];
         while !slab.is_null() && slab != empty_slab() {
             let next = (*slab).next;
@@ -109,27 +114,77 @@ fn alloc_slow(mut heap: *mut Heap, c: usize, req: usize, cfg: &Config) -> (*mut 
 }
 
 /// A new slab of class `c` for `heap`: from the free slices of its
-/// segments, else (after sweeping abandoned heaps, which may give segments
-/// back to the cache) from a new segment. Null when out of memory.
+/// segments (idle ones first), else from a new segment. Before a new
+/// segment: sweep abandoned heaps (which may give segments back to the
+/// cache), and past the retained budget or the threshold, reclaim other
+/// heaps' idle memory. When the hard limit refuses the segment, reclaim
+/// everything reclaimable once and try again. Null when out of memory.
 ///
 /// # Safety
 /// * `heap` is the calling thread's heap.
 unsafe fn new_slab(heap: *mut Heap, c: usize) -> *mut Slab {
-    // SAFETY: caller contract: the heap, and so its segment set, is ours.
+    let owner = owner_tag(heap);
+    // SAFETY: caller contract: the heap is ours; its segment set is changed
+    // only under its lock.
     unsafe {
-        let owner = owner_tag(heap);
+        (*heap).set_lock.lock();
         let mut slab = slab::slab_new(&mut (*heap).segments, owner, c);
+        (*heap).set_lock.unlock();
         if slab.is_null() {
             sweep_abandoned();
-            if !(*heap).segments.grow() {
-                return ptr::null_mut();
+            if limits::over_idle_budget() {
+                reclaim_other_heaps(heap, u64::MAX, CALLS_PER_PASS);
             }
-            slab = slab::slab_new(&mut (*heap).segments, owner, c);
+            for attempt in 0..2 {
+                (*heap).set_lock.lock();
+                if (*heap).segments.grow() {
+                    slab = slab::slab_new(&mut (*heap).segments, owner, c);
+                }
+                (*heap).set_lock.unlock();
+                if !slab.is_null() || attempt == 1 || !limits::would_pass_hard_limit(SEG_SIZE) {
+                    break;
+                }
+                // The hard limit refused the segment: one emergency reclaim.
+                reclaim_for_limit(heap);
+            }
         }
         if !slab.is_null() {
             count_slab(heap, c, 1);
         }
         slab
+    }
+}
+
+/// The owner's periodic pass, at most every quarter of `max_idle` (or when
+/// a reclaim asked): kept empty slabs idle longer than `max_idle` (all of
+/// them when asked) go back to the segments, and the segment set applies
+/// its give-back policy (expired idle memory goes back to the OS).
+///
+/// # Safety
+/// * `heap` is the calling thread's heap.
+unsafe fn owner_pass(heap: *mut Heap) {
+    // SAFETY: caller contract.
+    unsafe {
+        let asked = (*heap).release_requested.load(Ordering::Relaxed);
+        let max_idle = config::get().max_idle_ms;
+        let now = os::now_ms();
+        if !asked && now.saturating_sub((*heap).last_kept_check) < max_idle / 4 {
+            return;
+        }
+        (*heap).last_kept_check = now;
+        if asked {
+            (*heap).release_requested.store(false, Ordering::Relaxed);
+        }
+        let cutoff = if asked {
+            u64::MAX
+        } else {
+            now.saturating_sub(max_idle)
+        };
+        release_kept_slabs(heap, cutoff);
+        (*heap).set_lock.lock();
+        (*heap).segments.after_return();
+        (*heap).set_lock.unlock();
+        large::expire_cache(now, max_idle);
     }
 }
 

@@ -11,13 +11,11 @@
 //! * `sweep_abandoned`: any thread about to take a new segment first claims
 //!   abandoned heaps one by one and releases the slabs those remote frees
 //!   emptied. So thread churn does not grow memory.
-//! * `release_current_thread`: the explicit "give back what is free" of
-//!   `PoolAlloc::release_free_memory`.
 //!
 //! Who holds a heap is decided by its `HeapState` (`handoff.rs`).
 
 use super::free::{process_delayed, release_slab};
-use super::{current_heap, heap_new, queue, registry_first, set_current_heap, Heap};
+use super::{heap_new, queue, registry_first, set_current_heap, Heap, HeapsReclaimed};
 use crate::config;
 use crate::os;
 use crate::segment::{next_in_set, run_starts, SEG_SIZE};
@@ -140,32 +138,37 @@ unsafe fn heap_abandon(heap: *mut Heap) {
     unsafe {
         (*heap).releasing = true;
         release_empty(heap);
-        // Decommit what is left free beyond one segment's worth: a
-        // short-lived thread's leftovers stay warm for its successor.
-        if (*heap).segments.dirty_free_bytes() > SEG_SIZE {
-            (*heap).segments.decommit_free();
+        // Keep at most one segment's worth of idle memory: a short-lived
+        // thread's leftovers stay warm for its successor.
+        (*heap).set_lock.lock();
+        while (*heap).segments.dirty_free_bytes() > SEG_SIZE {
+            if (*heap).segments.decommit_oldest_segment(usize::MAX).bytes == 0 {
+                break;
+            }
         }
-        (*heap).segments.keep_spares(1);
+        (*heap).set_lock.unlock();
         ABANDONED_HEAPS.fetch_add(1, Ordering::Relaxed);
         (*heap).state.abandon();
     }
 }
 
-/// Take every pending free of `heap` and release the slabs (and segments)
-/// left empty, kept empty slabs included.
+/// Take every pending free of `heap` and release the slabs left empty,
+/// kept empty slabs included. Returns how many were released.
 ///
 /// # Safety
 /// * The caller holds `heap` (its own heap, or one it claimed), with
 ///   `releasing` set.
-unsafe fn release_empty(heap: *mut Heap) {
+unsafe fn release_empty(heap: *mut Heap) -> usize {
+    let mut released = 0;
     // SAFETY: caller contract: the heap and its segments are ours; each run
     // start of a segment is the first slice of a live slab of the heap.
+    // Releasing a slab returns its run without changing the segment list.
     unsafe {
         debug_assert!((*heap).releasing);
         process_delayed(heap);
+        let now = os::now_ms();
         let mut seg = (*heap).segments.first();
         while !seg.is_null() {
-            let next_seg = next_in_set(seg);
             let mut starts = run_starts(seg);
             while starts != 0 {
                 let i = starts.trailing_zeros() as usize;
@@ -179,19 +182,24 @@ unsafe fn release_empty(heap: *mut Heap) {
                 }
                 if (*slab).used == 0 && (*slab).owner_flags & FLAG_FULL == 0 {
                     queue::remove(heap, slab);
-                    if release_slab(heap, slab) {
-                        break; // the segment left the heap
-                    }
+                    let since = if (*slab).idle_since != 0 {
+                        (*slab).idle_since
+                    } else {
+                        now
+                    };
+                    release_slab(heap, slab, since, false);
+                    released += 1;
                 }
             }
-            seg = next_seg;
+            seg = next_in_set(seg);
         }
     }
+    released
 }
 
 /// Sweep abandoned heaps: release the slabs remote frees have emptied since
-/// their threads exited. Throttled to once per 10 ms; called before a heap
-/// takes a new segment.
+/// their threads exited, and give back their idle memory. Throttled to once
+/// per 10 ms; called before a heap takes a new segment.
 pub(super) fn sweep_abandoned() {
     if ABANDONED_HEAPS.load(Ordering::Relaxed) == 0 {
         return;
@@ -205,38 +213,44 @@ pub(super) fn sweep_abandoned() {
     {
         return;
     }
-    let mut h = registry_first();
-    while !h.is_null() {
-        // SAFETY: registry heaps are mapped forever; we touch one only after
-        // claiming it (Acquire), and hand it back with a Release store.
-        unsafe {
-            if try_claim(h) {
-                (*h).releasing = true;
-                release_empty(h);
-                (*h).segments.decommit_free();
-                (*h).state.abandon();
-            }
-            h = (*h).all_next;
-        }
-    }
+    sweep_abandoned_now();
 }
 
-/// Release the calling thread's free memory: its pending frees are taken,
-/// its empty slabs (kept ones included) go back to its segments, free
-/// slices are decommitted and every spare segment is given back; then
-/// abandoned heaps are swept at once.
-pub(crate) fn release_current_thread() {
-    let heap = current_heap();
-    if !heap.is_null() {
-        // SAFETY: our own heap.
-        unsafe {
-            (*heap).releasing = true;
-            release_empty(heap);
-            (*heap).segments.decommit_free();
-            (*heap).releasing = false;
-            (*heap).segments.keep_spares(0);
+/// Sweep every abandoned heap now (see [`sweep_abandoned`]).
+pub(super) fn sweep_abandoned_now() -> HeapsReclaimed {
+    let mut out = HeapsReclaimed::default();
+    if ABANDONED_HEAPS.load(Ordering::Relaxed) == 0 {
+        return out;
+    }
+    let mut h = registry_first();
+    while !h.is_null() {
+        let r = reclaim_abandoned(h, u64::MAX);
+        out.given.add(r.given);
+        out.slabs += r.slabs;
+        // SAFETY: registry heaps are mapped forever; `all_next` is written
+        // once, before the heap was published.
+        h = unsafe { (*h).all_next };
+    }
+    out
+}
+
+/// If `h` is abandoned and nobody holds it: claim it, release the slabs
+/// remote frees emptied, give back its idle memory idle since before
+/// `cutoff`, and abandon it again.
+pub(super) fn reclaim_abandoned(h: *mut Heap, cutoff: u64) -> HeapsReclaimed {
+    let mut out = HeapsReclaimed::default();
+    // SAFETY: registry heaps are mapped forever; we touch one only after
+    // claiming it (Acquire), and hand it back with a Release store.
+    unsafe {
+        if try_claim(h) {
+            (*h).releasing = true;
+            out.slabs += release_empty(h);
+            (*h).set_lock.lock();
+            out.given
+                .add((*h).segments.decommit_idle(cutoff, usize::MAX));
+            (*h).set_lock.unlock();
+            (*h).state.abandon();
         }
     }
-    LAST_SWEEP_MS.store(0, Ordering::Relaxed);
-    sweep_abandoned();
+    out
 }

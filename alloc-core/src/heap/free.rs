@@ -13,7 +13,7 @@
 use super::{count_slab, current_heap, owner_tag, queue, Heap};
 use crate::counters::GLOBAL;
 use crate::remote::{Block, Pushed};
-use crate::segment::Spares;
+use crate::segment::Reclaimed;
 use crate::size_class::is_pooled;
 use crate::slab::{self, Slab, FLAG_FULL, KIND_CLASS, KIND_LARGE};
 use crate::{large, os, segment, valgrind};
@@ -21,8 +21,6 @@ use core::ptr;
 
 /// Empty slabs a small class queue keeps before releasing more.
 const KEEP_EMPTY_SLABS: usize = 2;
-/// Empty slabs a pooled class queue keeps (they are up to 2 MiB each).
-const KEEP_EMPTY_POOLED: usize = 1;
 
 /// Free `p`, a block start (or any address inside a large block's first
 /// slice) handed out by this allocator. `req` is the size the caller asked
@@ -95,9 +93,12 @@ unsafe fn free_local_slow(heap: *mut Heap, slab: *mut Slab) {
     }
 }
 
-/// A slab has no block outstanding. Keep a few empty slabs per class at
-/// the back of its queue (so churn at the boundary neither re-carves nor
-/// faults pages in); release the rest to the heap's segments.
+/// A slab has no block outstanding. Pooled slabs (up to 2 MiB) go back
+/// to the heap's segments at once, where their slices age as idle memory
+/// that any class can reuse and that the reclaimer can see. Small classes
+/// keep a few empty slabs at the back of their queue (so churn at the
+/// boundary neither re-carves nor faults pages in); the current slab stays
+/// current. The rest go back too.
 ///
 /// # Safety
 /// * The caller holds `heap`; `slab` is an empty slab of it in its class
@@ -106,44 +107,56 @@ unsafe fn slab_emptied(heap: *mut Heap, slab: *mut Slab) {
     // SAFETY: caller contract.
     unsafe {
         let c = (*slab).class as usize;
-        // The current slab stays current: a lone alloc/free pair must not
-        // take this path's walk and clock read every time.
-        if (*heap).current[c] == slab && !(*heap).releasing {
-            return;
-        }
-        let keep = if is_pooled(c) {
-            KEEP_EMPTY_POOLED
-        } else {
-            KEEP_EMPTY_SLABS
-        };
-        if !(*heap).releasing && queue::empty_slabs_below(heap, c, slab, keep) {
-            (*slab).idle_since = os::now_ms();
-            queue::remove(heap, slab);
-            queue::push_back(heap, slab);
-            return;
+        if !is_pooled(c) && !(*heap).releasing {
+            // A lone alloc/free pair must not take this path's walk and
+            // clock read every time.
+            if (*heap).current[c] == slab {
+                return;
+            }
+            if queue::empty_slabs_below(heap, c, slab, KEEP_EMPTY_SLABS) {
+                (*slab).idle_since = os::now_ms();
+                queue::remove(heap, slab);
+                queue::push_back(heap, slab);
+                return;
+            }
         }
         queue::remove(heap, slab);
-        release_slab(heap, slab);
+        let since = if (*slab).idle_since != 0 {
+            (*slab).idle_since
+        } else {
+            os::now_ms()
+        };
+        release_slab(heap, slab, since, true);
     }
 }
 
-/// Give an empty slab's slices back to `heap`'s segments. Returns true when
-/// its segment became empty and left the heap.
+/// Give an empty slab's slices back to `heap`'s segments, idle since
+/// `since`; with `policy`, the set then gives idle memory back as its
+/// policy says (`SegmentSet::after_return`).
 ///
 /// # Safety
 /// * The caller holds `heap`; `slab` is an empty slab of it in no queue.
-pub(super) unsafe fn release_slab(heap: *mut Heap, slab: *mut Slab) -> bool {
+pub(super) unsafe fn release_slab(
+    heap: *mut Heap,
+    slab: *mut Slab,
+    since: u64,
+    policy: bool,
+) -> Reclaimed {
     // SAFETY: caller contract; waiting out a hand-off in progress makes the
-    // slab's remote-free word quiet before its slices are reused.
+    // slab's remote-free word quiet before its slices are reused. The set
+    // is changed only under its lock.
     unsafe {
         (*slab).thread_free.clear_delayed();
         count_slab(heap, (*slab).class as usize, u64::MAX);
-        let spares = if (*heap).releasing {
-            Spares::AtMost(1)
+        (*heap).set_lock.lock();
+        slab::slab_release(&mut (*heap).segments, slab, since);
+        let done = if policy {
+            (*heap).segments.after_return()
         } else {
-            Spares::FollowUse
+            Reclaimed::default()
         };
-        slab::slab_release(&mut (*heap).segments, slab, spares)
+        (*heap).set_lock.unlock();
+        done
     }
 }
 

@@ -10,7 +10,8 @@
 //! | `alloc.rs` | allocation: the fast path ([`alloc::alloc_fast`]) and the slow path |
 //! | `free.rs` | frees: the owner's fast path ([`free::free`]), remote frees, emptied slabs |
 //! | `queue.rs` | the per-class slab queues |
-//! | `exit.rs` | thread exit, adoption and sweeping of abandoned heaps, releasing free memory |
+//! | `exit.rs` | thread exit, adoption and sweeping of abandoned heaps |
+//! | `reclaim.rs` | giving idle memory back across heaps: this thread's, idle threads', abandoned ones |
 //!
 //! Heaps are never unmapped. A thread that exits *abandons* its heap (see
 //! `exit.rs`); a new thread *adopts* it. So thread churn does not grow
@@ -20,15 +21,16 @@ pub(crate) mod alloc;
 pub(crate) mod exit;
 pub(crate) mod free;
 mod queue;
+pub(crate) mod reclaim;
 
 use crate::counters::{bump, ClassCounters, GLOBAL};
 use crate::handoff::HeapState;
 use crate::os;
 use crate::remote::DelayedList;
-use crate::segment::SegmentSet;
+use crate::segment::{Reclaimed, SegmentSet, SetLock};
 use crate::size_class::CLASSES;
 use crate::slab::{Owner, Slab};
-use crate::sync::{AtomicPtr, AtomicU64, Ordering};
+use crate::sync::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use core::cell::Cell;
 use core::ptr;
 use crossbeam_utils::CachePadded;
@@ -46,8 +48,16 @@ pub(crate) struct Heap {
     pub(crate) counters: [ClassCounters; CLASSES],
     /// Per class slabs in use (slow paths; written by the holder only).
     pub(crate) slabs: [AtomicU64; CLASSES],
-    /// The segments this heap owns.
+    /// The segments this heap owns. Changed only by whoever holds
+    /// `set_lock` (the heap's thread on slow paths, or the reclaimer).
     pub(crate) segments: SegmentSet,
+    /// Guards `segments` (see `segment::SetLock`).
+    pub(crate) set_lock: SetLock,
+    /// Set by a reclaim of level aggressive or above: the heap's thread
+    /// releases its kept empty slabs at its next slow path.
+    pub(crate) release_requested: AtomicBool,
+    /// When the heap's thread last looked for expired kept slabs (ms).
+    pub(crate) last_kept_check: u64,
     /// True while the heap gives up everything it can (thread exit, a
     /// sweep, an explicit release): emptied slabs are not kept.
     pub(crate) releasing: bool,
@@ -132,6 +142,15 @@ fn heap_new() -> *mut Heap {
         }
     }
     heap
+}
+
+/// What a reclaim across heaps did.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct HeapsReclaimed {
+    /// Memory given back.
+    pub(crate) given: Reclaimed,
+    /// Empty slabs released to their segments.
+    pub(crate) slabs: usize,
 }
 
 /// Count heaps by state: (in use, abandoned).

@@ -1,0 +1,84 @@
+//! The memory limit, the pool budget and the retained budget: the figures
+//! the give-back policy (`segment.rs`) and the pressure levels compare
+//! committed memory with.
+//!
+//! * **limit**: `Config::limit_bytes`, else the cgroup's `memory.max` /
+//!   `memory.high` (the lower), else physical memory. Read once.
+//! * **committed**: what the allocator holds resident by its own count:
+//!   slices in slabs (used), free slices not yet given back (idle), large
+//!   mappings (live and cached) and heap metadata.
+//! * **pool budget**: `Config::pool_budget_bytes`, else the limit.
+//!   **Utilisation** = pooled committed (used + idle) / pool budget; past
+//!   `threshold_pct` idle memory goes back at once.
+//! * **retained budget**: idle memory kept for reuse is at most
+//!   `retain_bytes` + a quarter of the memory in use; past it, idle memory
+//!   goes back at once, oldest first.
+//! * **soft limit**: past `soft_limit_pct` of the limit, idle memory goes
+//!   back at once too. **Hard limit** (`Config::hard_limit`): a new mapping
+//!   that would take committed memory past the limit is refused (the
+//!   allocation reclaims once, then returns null).
+
+use crate::config;
+use crate::counters::GLOBAL;
+use crate::os;
+use crate::sync::{AtomicUsize, Ordering};
+
+/// The limit in force, in bytes (0: not yet read).
+static LIMIT: AtomicUsize = AtomicUsize::new(0);
+
+/// The memory limit in force, in bytes.
+pub(crate) fn limit() -> usize {
+    let v = LIMIT.load(Ordering::Relaxed);
+    if v != 0 {
+        return v;
+    }
+    let cfg = config::get();
+    let detected = if cfg.limit_bytes != 0 {
+        cfg.limit_bytes as u64
+    } else {
+        let phys = os::physical_memory();
+        match os::cgroup_memory_limit() {
+            Some(cg) if phys == 0 || cg < phys => cg,
+            _ => phys,
+        }
+    };
+    let v = usize::try_from(detected).unwrap_or(usize::MAX).max(1);
+    LIMIT.store(v, Ordering::Relaxed);
+    v
+}
+
+/// The pool budget in bytes.
+pub(crate) fn pool_budget() -> usize {
+    match config::get().pool_budget_bytes {
+        0 => limit(),
+        b => b,
+    }
+}
+
+/// Committed bytes by the allocator's own count.
+pub(crate) fn committed_bytes() -> usize {
+    GLOBAL.used_bytes.get()
+        + GLOBAL.idle_bytes.get()
+        + GLOBAL.large_mapped_bytes.get()
+        + GLOBAL.meta_bytes.get()
+}
+
+fn pct_of(total: usize, pct: u8) -> usize {
+    (total / 100).saturating_mul(pct as usize)
+}
+
+/// Whether idle memory must go back now: past the retained budget, the
+/// utilisation threshold or the soft limit.
+pub(crate) fn over_idle_budget() -> bool {
+    let cfg = config::get();
+    let idle = GLOBAL.idle_bytes.get();
+    let used = GLOBAL.used_bytes.get();
+    idle > cfg.retain_bytes.saturating_add(used / 4)
+        || used + idle > pct_of(pool_budget(), cfg.threshold_pct)
+        || committed_bytes() > pct_of(limit(), cfg.soft_limit_pct)
+}
+
+/// Whether mapping `extra` more bytes would pass a hard limit.
+pub(crate) fn would_pass_hard_limit(extra: usize) -> bool {
+    config::get().hard_limit && committed_bytes().saturating_add(extra) > limit()
+}
