@@ -82,23 +82,27 @@ pub(crate) struct Slab {
 const _: () = assert!(core::mem::size_of::<Slab>() <= DESCRIPTOR_SIZE);
 const _: () = assert!(core::mem::align_of::<Slab>() <= 8);
 
-/// Slices per slab of class `c`: one 64 KiB slice for small classes; for
-/// pooled classes enough for at least four blocks, at most 32 slices (2 MiB).
+/// Slices per slab of class `c`: one 64 KiB slice for small classes. For
+/// pooled classes, the fewest slices that hold at least one block and
+/// waste at most an eighth of the run on the tail (so 1 to 16 slices: the
+/// 1 MiB class takes 16 slices for one block, 363 520 B takes 6 for one,
+/// 13 824 B takes 2 for nine). Small runs keep free slices reusable by
+/// any class: a run of 32 slices for two blocks, as before, left segments
+/// full of holes too small for the next big slab.
 pub(crate) const fn slab_slices(c: usize) -> usize {
     let size = CLASS_SIZES[c] as usize;
-    let want = (size * 4).div_ceil(SLICE_SIZE);
-    let max = if USABLE_SLICES < 32 {
-        USABLE_SLICES
-    } else {
-        32
-    };
-    if want < 1 {
-        1
-    } else if want > max {
-        max
-    } else {
-        want
+    if c < SMALL_CLASSES {
+        return 1;
     }
+    let mut n = size.div_ceil(SLICE_SIZE);
+    while n < USABLE_SLICES {
+        let bytes = n * SLICE_SIZE;
+        if (bytes % size) * 8 <= bytes {
+            return n;
+        }
+        n += 1;
+    }
+    USABLE_SLICES
 }
 
 // Every class fits its slab, and pooled slabs have an extent per block.
@@ -355,5 +359,22 @@ pub(crate) unsafe fn widen_pooled(p: *mut u8, touch: usize) {
             &mut *Extents::entry(ptr::addr_of_mut!((*slab).extents), i),
             touch,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pooled_slabs_are_small_runs_with_little_waste() {
+        for c in SMALL_CLASSES..CLASSES {
+            let n = slab_slices(c);
+            let bytes = n * SLICE_SIZE;
+            let size = class_size(c);
+            assert!((1..=16).contains(&n), "class {size}: {n} slices");
+            assert!(bytes / size >= 1 && bytes / size <= MAX_POOLED_BLOCKS);
+            assert!((bytes % size) * 8 <= bytes, "class {size}: tail waste");
+        }
     }
 }

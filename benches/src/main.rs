@@ -37,6 +37,12 @@ fn main() {
         None => ("help", &[][..]),
     };
     let args = driver::Args::parse(rest);
+    // Ours with its background reclaimer on (the burst figure "with the
+    // reclaimer"): POOL_ALLOC_BENCH_RECLAIMER=1.
+    #[cfg(feature = "global-ours")]
+    let _reclaimer = std::env::var_os("POOL_ALLOC_BENCH_RECLAIMER")
+        .filter(|v| v == "1")
+        .map(|_| pool_alloc::Reclaimer::start());
     let res = match cmd {
         "run" => driver::run(&args),
         "inproc" => driver::inproc(&args),

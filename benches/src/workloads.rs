@@ -99,6 +99,12 @@ pub fn run<A: GlobalAlloc + Sync>(
             Ok(threads(a, p, n))
         }
         "churn" => Ok(churn(a, p)),
+        w if w.starts_with("mtmixed-") => {
+            let kib: usize = w["mtmixed-".len()..]
+                .parse()
+                .map_err(|_| format!("bad cap in {w}"))?;
+            Ok(mtmixed(a, p, kib * KIB))
+        }
         "burst" => Ok(burst(a, p)),
         "latency-small" => Ok(latency(a, p, Band::Small)),
         "latency-pooled" => Ok(latency(a, p, Band::Pooled)),
@@ -177,6 +183,10 @@ enum Band {
     Small,
     /// 4 KiB–1 MiB, working set 1 000, every page touched.
     Pooled,
+    /// A service-like mix up to a cap (bytes), log-uniform within each
+    /// part: 90 % 8–512 B, 9 % 512 B–256 KiB, 1 % 256 KiB–cap; every page
+    /// touched.
+    Mixed(usize),
 }
 
 impl Band {
@@ -184,7 +194,27 @@ impl Band {
         match self {
             Band::Small => (8, 512, Touch::First),
             Band::Pooled => (4 * KIB, MIB, Touch::Pages),
+            Band::Mixed(cap) => (8, cap, Touch::Pages),
         }
+    }
+}
+
+/// A size log-uniform in `lo..=hi` (the same arithmetic for every peer).
+fn log_uniform(rng: &mut Rng, lo: usize, hi: usize) -> usize {
+    let u = (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+    let x = (lo as f64) * ((hi as f64) / (lo as f64)).powf(u);
+    (x as usize).clamp(lo, hi)
+}
+
+/// A size of [`Band::Mixed`] with the given cap.
+fn mixed_band_size(rng: &mut Rng, cap: usize) -> usize {
+    let r = rng.below(100);
+    if r < 90 {
+        log_uniform(rng, 8, 512)
+    } else if r < 99 {
+        log_uniform(rng, 512, 256 * KIB)
+    } else {
+        log_uniform(rng, 256 * KIB, cap.max(256 * KIB))
     }
 }
 
@@ -192,6 +222,7 @@ impl Band {
 /// allocates a replacement of random size. Counts live requested bytes.
 struct Churn<'a, A: GlobalAlloc> {
     a: &'a A,
+    band: Band,
     rng: Rng,
     slots: Vec<(*mut u8, usize)>,
     min: usize,
@@ -207,6 +238,7 @@ impl<'a, A: GlobalAlloc> Churn<'a, A> {
         let (min, max, how) = band.sizes();
         let mut c = Churn {
             a,
+            band,
             rng: Rng::new(seed),
             slots: Vec::with_capacity(ws),
             min,
@@ -217,7 +249,7 @@ impl<'a, A: GlobalAlloc> Churn<'a, A> {
             peak_live: 0,
         };
         for _ in 0..ws.max(1) {
-            let size = c.rng.range(min, max);
+            let size = c.draw();
             // SAFETY: min > 0.
             let p = unsafe { alloc_or_die(a, size) };
             // SAFETY: `p` is a fresh block of `size` bytes.
@@ -237,11 +269,20 @@ impl<'a, A: GlobalAlloc> Churn<'a, A> {
         }
     }
 
+    /// The size of the next block.
+    #[inline(always)]
+    fn draw(&mut self) -> usize {
+        match self.band {
+            Band::Mixed(cap) => mixed_band_size(&mut self.rng, cap),
+            _ => self.rng.range(self.min, self.max),
+        }
+    }
+
     /// Frees one random block and allocates its replacement.
     #[inline(always)]
     fn step(&mut self) {
         let i = self.rng.below(self.slots.len() as u64) as usize;
-        let size = self.rng.range(self.min, self.max);
+        let size = self.draw();
         let (old, old_size) = self.slots[i];
         // SAFETY: `old` was allocated by `self.a` with `layout(old_size)`.
         unsafe { self.a.dealloc(old, layout(old_size)) };
@@ -259,7 +300,7 @@ impl<'a, A: GlobalAlloc> Churn<'a, A> {
     #[inline(always)]
     fn step_timed(&mut self, h: &mut Histogram<u64>) {
         let i = self.rng.below(self.slots.len() as u64) as usize;
-        let size = self.rng.range(self.min, self.max);
+        let size = self.draw();
         let (old, old_size) = self.slots[i];
         let t = Instant::now();
         // SAFETY: as in `step`.
@@ -439,6 +480,22 @@ pub fn xthread<A: GlobalAlloc + Sync>(a: &A, p: &Params) -> Metrics {
 
 /// `threads-N`: N threads each churning its own small working set.
 pub fn threads<A: GlobalAlloc + Sync>(a: &A, p: &Params, n: usize) -> Metrics {
+    threads_band(a, p, n, Band::Small)
+}
+
+/// `mtmixed-CAP`: `p.threads` threads each churning its own working set of
+/// `p.ws` blocks of [`Band::Mixed`] sizes up to CAP KiB, every page
+/// touched (pooled and large blocks under several threads).
+pub fn mtmixed<A: GlobalAlloc + Sync>(a: &A, p: &Params, cap: usize) -> Metrics {
+    let mut out = threads_band(a, p, p.threads, Band::Mixed(cap));
+    if p.measure_rss {
+        out.push(m("rss_after_mib", sys::mib(sys::rss_bytes())));
+        out.push(m("peak_rss_mib", sys::mib(sys::peak_rss_bytes())));
+    }
+    out
+}
+
+fn threads_band<A: GlobalAlloc + Sync>(a: &A, p: &Params, n: usize, band: Band) -> Metrics {
     let n = n.max(1);
     let start = Barrier::new(n);
     // NB: each thread reads its own clock: with more threads than cores a
@@ -449,7 +506,7 @@ pub fn threads<A: GlobalAlloc + Sync>(a: &A, p: &Params, n: usize) -> Metrics {
             .map(|i| {
                 let start = &start;
                 s.spawn(move || {
-                    let mut c = Churn::new(a, p.seed + i as u64, p.ws, Band::Small);
+                    let mut c = Churn::new(a, p.seed + i as u64, p.ws, band);
                     c.warm_up();
                     start.wait();
                     let t0 = Instant::now();
