@@ -83,7 +83,7 @@ impl Config {
     }
 
     /// Idle (free, committed) memory always allowed to stay for reuse, on
-    /// top of a quarter of the memory in use. Past that, idle memory goes
+    /// top of half the memory in use. Past that, idle memory goes
     /// back at once, oldest first. Default 16 MiB.
     pub const fn retain_bytes(mut self, bytes: usize) -> Self {
         self.retain_bytes = bytes;
