@@ -12,6 +12,10 @@
 //! and stats aggregation (single-writer counters summed by a snapshot
 //! thread: monotone while running, exact at quiescence).
 //!
+//! Also: the segment-set lock (a heap's thread waits, the reclaimer only
+//! tries; changes under it are ordered) and pressure callbacks firing once
+//! per cooldown when two samplers race.
+//!
 //! Covered: the remote-free stack (`ThreadFree`: many pushers, owner takes
 //! all), the delayed hand-off protocol of full slabs (remote claim vs owner
 //! un-full), the heap's delayed list (`DelayedList`) and the mapping cache
@@ -19,7 +23,8 @@
 
 use crate::cache::SlotCache;
 use crate::counters::ClassCounters;
-use crate::handoff::HeapState;
+use crate::handoff::{HeapState, SetLock};
+use crate::pressure::{PressureLevel, PressureState};
 use crate::remote::{Block, DelayedList, Pushed, ThreadFree, NO_DELAYED};
 use crate::sync::{AtomicUsize, Ordering};
 use loom::sync::Arc;
@@ -454,4 +459,186 @@ fn heap_handoff_publishes_the_heap_to_one_claimant() {
 #[should_panic(expected = "Causality violation")]
 fn seeded_bug_relaxed_abandon_races_on_the_heap() {
     model_handoff(true);
+}
+
+// ---------------------------------------------------------------------------
+// The segment-set lock: a heap's thread and the reclaimer change the set
+// (here a counter in a loom cell) only while holding it.
+
+trait Lock: Send + Sync + 'static {
+    fn make() -> Self;
+    fn lock_wait(&self);
+    fn try_take(&self) -> bool;
+    fn release(&self);
+}
+
+impl Lock for SetLock {
+    fn make() -> Self {
+        SetLock::new()
+    }
+    fn lock_wait(&self) {
+        self.lock();
+    }
+    fn try_take(&self) -> bool {
+        self.try_lock()
+    }
+    fn release(&self) {
+        self.unlock();
+    }
+}
+
+/// Seeded bug: the unlock is a Relaxed store, so the next holder need not
+/// see the last holder's changes.
+struct RelaxedLock(loom::sync::atomic::AtomicBool);
+
+impl Lock for RelaxedLock {
+    fn make() -> Self {
+        RelaxedLock(loom::sync::atomic::AtomicBool::new(false))
+    }
+    fn lock_wait(&self) {
+        while !self.try_take() {
+            thread::yield_now();
+        }
+    }
+    fn try_take(&self) -> bool {
+        self.0
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+    fn release(&self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
+}
+
+struct Guarded<L> {
+    lock: L,
+    set: loom::cell::UnsafeCell<u64>,
+}
+
+// SAFETY: (test) `set` is touched only while holding `lock`; loom reports
+// any access the lock does not order.
+unsafe impl<L: Lock> Sync for Guarded<L> {}
+
+fn model_set_lock<L: Lock>() {
+    loom::model(|| {
+        let g = Arc::new(Guarded {
+            lock: L::make(),
+            set: loom::cell::UnsafeCell::new(0),
+        });
+        // The heap's thread: waits for the lock, changes the set.
+        let owner = {
+            let g = g.clone();
+            thread::spawn(move || {
+                g.lock.lock_wait();
+                // SAFETY: (test) under the lock.
+                g.set.with_mut(|v| unsafe { *v += 1 });
+                g.lock.release();
+            })
+        };
+        // The reclaimer: tries once, never waits.
+        let reclaimer = {
+            let g = g.clone();
+            thread::spawn(move || {
+                if g.lock.try_take() {
+                    // SAFETY: (test) under the lock.
+                    g.set.with_mut(|v| unsafe { *v += 10 });
+                    g.lock.release();
+                    true
+                } else {
+                    false
+                }
+            })
+        };
+        owner.join().unwrap();
+        let took = reclaimer.join().unwrap();
+        g.lock.lock_wait();
+        // SAFETY: (test) under the lock, every thread joined.
+        let v = g.set.with(|v| unsafe { *v });
+        assert_eq!(v, if took { 11 } else { 1 }, "a change was lost");
+        g.lock.release();
+    });
+}
+
+#[test]
+fn set_lock_orders_owner_and_reclaimer() {
+    model_set_lock::<SetLock>();
+}
+
+#[test]
+#[should_panic(expected = "Causality violation")]
+fn seeded_bug_relaxed_unlock_races() {
+    model_set_lock::<RelaxedLock>();
+}
+
+// ---------------------------------------------------------------------------
+// Pressure callbacks: two samplers (the reclaimer and a poll()) racing on
+// the same level fire its callbacks once per cooldown.
+
+trait Firing: Send + Sync + 'static {
+    fn make() -> Self;
+    fn fire(&self, level: PressureLevel, now: u64, cooldown: u64) -> bool;
+}
+
+impl Firing for PressureState {
+    fn make() -> Self {
+        PressureState::new()
+    }
+    fn fire(&self, level: PressureLevel, now: u64, cooldown: u64) -> bool {
+        self.should_fire(level, now, cooldown)
+    }
+}
+
+/// Seeded bug: the last-fired time is checked with a load and set with a
+/// plain store, so both samplers can fire.
+struct StoreFiring(loom::sync::atomic::AtomicU64);
+
+impl Firing for StoreFiring {
+    fn make() -> Self {
+        StoreFiring(loom::sync::atomic::AtomicU64::new(0))
+    }
+    fn fire(&self, _level: PressureLevel, now: u64, cooldown: u64) -> bool {
+        let last = self.0.load(Ordering::Acquire);
+        if last != 0 && now.saturating_sub(last) < cooldown {
+            return false;
+        }
+        self.0.store(now, Ordering::Release);
+        true
+    }
+}
+
+fn model_pressure<F: Firing>() {
+    loom::model(|| {
+        let st = Arc::new(F::make());
+        let fired = Arc::new(AtomicUsize::new(0));
+        let samplers: Vec<_> = [100u64, 150]
+            .into_iter()
+            .map(|now| {
+                let st = st.clone();
+                let fired = fired.clone();
+                thread::spawn(move || {
+                    if st.fire(PressureLevel::High, now, 1000) {
+                        fired.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        for s in samplers {
+            s.join().unwrap();
+        }
+        assert_eq!(fired.load(Ordering::Relaxed), 1, "fired once per cooldown");
+        // After the cooldown it fires again; at low it never does.
+        assert!(st.fire(PressureLevel::High, 2000, 1000));
+        assert!(!st.fire(PressureLevel::Low, 3000, 1000));
+    });
+}
+
+#[test]
+fn pressure_fires_once_per_cooldown() {
+    model_pressure::<PressureState>();
+}
+
+#[test]
+#[should_panic(expected = "fired once per cooldown")]
+fn seeded_bug_pressure_without_cas_fires_twice() {
+    model_pressure::<StoreFiring>();
 }

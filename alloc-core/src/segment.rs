@@ -28,7 +28,7 @@
 
 use crate::cache::SlotCache;
 use crate::counters::GLOBAL;
-use crate::sync::{AtomicBool, Backoff, Ordering};
+pub(crate) use crate::handoff::SetLock;
 use crate::{limits, os};
 use core::ptr;
 
@@ -171,35 +171,6 @@ impl Reclaimed {
         self.bytes += o.bytes;
         self.segments += o.segments;
         self.calls += o.calls;
-    }
-}
-
-/// Who may change a [`SegmentSet`]: its heap's thread (or a claimant of
-/// an abandoned heap) on slow paths, or the background reclaimer. A spin
-/// lock held for bounded work; the reclaimer only ever tries it.
-pub(crate) struct SetLock(AtomicBool);
-
-impl SetLock {
-    /// Take the lock, waiting for a reclaimer that holds it (it holds it
-    /// for at most one bounded pass).
-    pub(crate) fn lock(&self) {
-        let backoff = Backoff::new();
-        while !self.try_lock() {
-            backoff.snooze();
-        }
-    }
-
-    /// Take the lock if it is free.
-    pub(crate) fn try_lock(&self) -> bool {
-        !self.0.load(Ordering::Relaxed)
-            && self
-                .0
-                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-    }
-
-    pub(crate) fn unlock(&self) {
-        self.0.store(false, Ordering::Release);
     }
 }
 
