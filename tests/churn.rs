@@ -2,9 +2,52 @@
 //! heaps are reused, so mapped and live memory return near the start.
 
 use pool_alloc::PoolAlloc;
+use test_support::pattern::{self, Probes};
 
 #[global_allocator]
 static GLOBAL: PoolAlloc = PoolAlloc::new();
+
+const BLOCKS: usize = 50;
+
+/// Size of block `k` of thread `i`.
+fn block_size(i: usize, k: usize) -> usize {
+    16 + (i * 37 + k * 101) % 20_000
+}
+
+/// Pattern seed of block `k` of thread `i` (`k == BLOCKS`: the kept block).
+fn seed(i: usize, k: usize) -> u64 {
+    (i * (BLOCKS + 1) + k) as u64
+}
+
+/// What thread `i` does: 50 blocks, each filled with its own pattern, all
+/// checked once all are live (none overlaps another or was handed out
+/// twice); returns their total size and one block that outlives the thread.
+fn thread_work(i: usize) -> (usize, Vec<u8>) {
+    let mut v: Vec<Box<[u8]>> = Vec::new();
+    for k in 0..BLOCKS {
+        let mut b = vec![k as u8; block_size(i, k)].into_boxed_slice();
+        pattern::fill_slice(&mut b, seed(i, k), Probes::Dense);
+        v.push(b);
+    }
+    for (k, b) in v.iter().enumerate() {
+        assert_eq!(b.len(), block_size(i, k));
+        pattern::check_slice(b, seed(i, k), Probes::Dense);
+    }
+    let total = v.iter().map(|b| b.len()).sum();
+    // One block outlives the thread: freed by the main thread later.
+    let mut keep = vec![1u8; 300];
+    pattern::fill_slice(&mut keep, seed(i, BLOCKS), Probes::Dense);
+    (total, keep)
+}
+
+/// The main thread's check of thread `i`'s result: the total is the one
+/// computed here from the sizes, and the kept block survived its thread.
+fn check_result(i: usize, (total, keep): (usize, Vec<u8>)) {
+    let expected: usize = (0..BLOCKS).map(|k| block_size(i, k)).sum();
+    assert_eq!(total, expected, "thread {i}: total of its blocks");
+    assert_eq!(keep.len(), 300);
+    pattern::check_slice(&keep, seed(i, BLOCKS), Probes::Dense);
+}
 
 #[test]
 fn two_thousand_short_lived_threads_do_not_grow_memory() {
@@ -14,27 +57,17 @@ fn two_thousand_short_lived_threads_do_not_grow_memory() {
     }
     let before = pool_alloc::snapshot();
     let mut handles = Vec::new();
+    let mut joined = 0;
     for i in 0..2000usize {
-        handles.push(std::thread::spawn(move || {
-            let mut v: Vec<Box<[u8]>> = Vec::new();
-            for k in 0..50 {
-                v.push(vec![k as u8; 16 + (i * 37 + k * 101) % 20_000].into_boxed_slice());
-            }
-            let total: usize = v.iter().map(|b| b.len()).sum();
-            // One block outlives the thread: freed by the main thread later.
-            (total, vec![1u8; 300])
-        }));
-        if handles.len() == 8 {
-            for h in handles.drain(..) {
-                let (total, keep) = h.join().unwrap();
-                assert!(total > 0);
-                drop(keep);
+        handles.push((i, std::thread::spawn(move || thread_work(i))));
+        if handles.len() == 8 || i == 1999 {
+            for (i, h) in handles.drain(..) {
+                check_result(i, h.join().unwrap());
+                joined += 1;
             }
         }
     }
-    for h in handles {
-        h.join().unwrap();
-    }
+    assert_eq!(joined, 2000);
     GLOBAL.reclaim(pool_alloc::ReclaimLevel::Emergency);
     let after = pool_alloc::snapshot();
     let grew = after.mapped_bytes.saturating_sub(before.mapped_bytes);

@@ -8,30 +8,21 @@
 
 use pool_alloc::PoolAlloc;
 use std::alloc::{GlobalAlloc, Layout};
+use test_support::pattern::{self, Probes};
+use test_support::ranges::LiveRanges;
 
 static A: PoolAlloc = PoolAlloc::new();
 
-fn pattern(seed: usize, i: usize) -> u8 {
-    (seed.wrapping_mul(31).wrapping_add(i.wrapping_mul(7)) % 251) as u8
+/// Every byte of a block's first and last 4 KiB and every 509th between:
+/// covers every page without making the grid slow.
+const PROBES: Probes = Probes::Dense;
+
+fn fill(p: *mut u8, size: usize, seed: u64) {
+    unsafe { pattern::fill(p, size, seed, PROBES) };
 }
 
-fn fill(p: *mut u8, size: usize, seed: usize) {
-    // Write the first and last 4 KiB and every 512th byte in between: covers
-    // every page without making the grid slow.
-    for i in (0..size).filter(|&i| i < 4096 || i + 4096 >= size || i % 512 == 0) {
-        unsafe { *p.add(i) = pattern(seed, i) };
-    }
-}
-
-fn check(p: *mut u8, size: usize, seed: usize) {
-    for i in (0..size).filter(|&i| i < 4096 || i + 4096 >= size || i % 512 == 0) {
-        let got = unsafe { *p.add(i) };
-        assert_eq!(
-            got,
-            pattern(seed, i),
-            "byte {i} of a {size}-byte block corrupted"
-        );
-    }
+fn check(p: *mut u8, size: usize, seed: u64) {
+    unsafe { pattern::check(p, size, seed, PROBES) };
 }
 
 fn grid_sizes() -> Vec<usize> {
@@ -58,7 +49,9 @@ fn grid_sizes() -> Vec<usize> {
 fn every_size_and_alignment_is_served_writable_aligned_and_disjoint() {
     let sizes = grid_sizes();
     let aligns: Vec<usize> = (0..=21).map(|k| 1usize << k).collect(); // 1 B .. 2 MiB
-    let mut live: Vec<(usize, usize, Layout, usize)> = Vec::new();
+    let mut live: Vec<(usize, usize, Layout, u64)> = Vec::new();
+    // Every new block is checked against every live one as it arrives.
+    let mut ranges = LiveRanges::new();
     let mut seed = 0;
     for &align in &aligns {
         // Fewer sizes for huge alignments: each is a mapping of its own.
@@ -72,26 +65,24 @@ fn every_size_and_alignment_is_served_writable_aligned_and_disjoint() {
                 0,
                 "misaligned: size {size} align {align}"
             );
+            ranges.insert(p as usize, size);
             seed += 1;
             fill(p, size, seed);
             live.push((p as usize, size, layout, seed));
             if live.len() > 300 {
                 let (p, size, layout, seed) = live.swap_remove(live.len() / 3);
                 check(p as *mut u8, size, seed);
+                ranges.remove(p);
                 unsafe { A.dealloc(p as *mut u8, layout) };
             }
         }
     }
-    // No two live blocks overlap.
-    let mut spans: Vec<(usize, usize)> = live.iter().map(|&(p, s, _, _)| (p, p + s)).collect();
-    spans.sort();
-    for w in spans.windows(2) {
-        assert!(w[0].1 <= w[1].0, "blocks overlap: {:x?} {:x?}", w[0], w[1]);
-    }
     for (p, size, layout, seed) in live {
         check(p as *mut u8, size, seed);
+        ranges.remove(p);
         unsafe { A.dealloc(p as *mut u8, layout) };
     }
+    assert!(ranges.is_empty());
 }
 
 #[test]

@@ -2,12 +2,22 @@
 
 use pool_alloc::PoolAlloc;
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard};
 
 #[global_allocator]
 static GLOBAL: PoolAlloc = PoolAlloc::new();
 
+/// The tests of this binary run one at a time: `stats_snapshot_sees_the_work`
+/// measures the process's live bytes, which another test running beside it
+/// would move by megabytes.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 #[test]
 fn collections_strings_sorting() {
+    let _serial = serial();
     let mut words: Vec<String> = (0..20_000)
         .map(|i| format!("word-{}-{}", i * 7919 % 10007, i))
         .collect();
@@ -44,6 +54,7 @@ fn collections_strings_sorting() {
 
 #[test]
 fn threads_share_and_free_each_others_data() {
+    let _serial = serial();
     let (tx, rx) = std::sync::mpsc::channel::<Vec<String>>();
     let producers: Vec<_> = (0..4)
         .map(|t| {
@@ -72,21 +83,43 @@ fn threads_share_and_free_each_others_data() {
     assert_eq!(consumer.join().unwrap(), 8000);
 }
 
-#[test]
-fn stats_snapshot_sees_the_work() {
-    let before = pool_alloc::snapshot();
-    let keep: Vec<Vec<u8>> = (0..1000).map(|i| vec![1u8; 5000 + i]).collect();
-    let after = pool_alloc::snapshot();
-    assert!(after.live_bytes >= before.live_bytes.saturating_sub(1 << 20));
-    let pooled: u64 = after
-        .classes
+/// Allocations so far in the pooled classes (blocks of 4 KiB and more).
+fn pooled_allocs(s: &pool_alloc::Snapshot) -> u64 {
+    s.classes
         .iter()
         .filter(|c| c.block_size >= 4096)
         .map(|c| c.allocs)
-        .sum();
-    assert!(pooled >= 1000, "pooled allocations counted: {pooled}");
-    assert!(after.to_json().contains("\"classes\""));
-    assert!(after.to_prometheus().contains("pool_alloc_live_bytes"));
-    assert!(format!("{after}").contains("fragmentation"));
+        .sum()
+}
+
+#[test]
+fn stats_snapshot_sees_the_work() {
+    let _serial = serial();
+    const N: usize = 1000;
+    // 5000 + i bytes for i < 1000: 5 499 500 bytes, all in pooled classes.
+    let kept = (N * 5000 + N * (N - 1) / 2) as u64;
+    // What else may move live bytes meanwhile: the outer vector (24 KB), a
+    // snapshot's class table, the test harness's own small allocations.
+    let slack = 256 << 10;
+    let before = pool_alloc::snapshot();
+    let keep: Vec<Vec<u8>> = (0..N).map(|i| vec![1u8; 5000 + i]).collect();
+    let during = pool_alloc::snapshot();
+    let grew = during.live_bytes as i64 - before.live_bytes as i64;
+    assert!(
+        grew >= (kept - slack) as i64 && grew <= (kept + slack) as i64,
+        "live bytes grew by {grew}, expected about {kept}"
+    );
+    let pooled = pooled_allocs(&during) - pooled_allocs(&before);
+    assert!(pooled >= N as u64, "pooled allocations counted: {pooled}");
+    assert!(during.to_json().contains("\"classes\""));
+    assert!(during.to_prometheus().contains("pool_alloc_live_bytes"));
+    assert!(format!("{during}").contains("fragmentation"));
+    assert_eq!(keep.iter().map(|v| v.len() as u64).sum::<u64>(), kept);
     drop(keep);
+    let after = pool_alloc::snapshot();
+    let left = after.live_bytes as i64 - before.live_bytes as i64;
+    assert!(
+        left.unsigned_abs() <= slack,
+        "live bytes fall back after the drop: {left} bytes above where they started"
+    );
 }

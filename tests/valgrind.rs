@@ -5,7 +5,7 @@
 //! `cargo test --features valgrind --test valgrind`
 
 use pool_alloc::PoolAlloc;
-use std::process::Command;
+use test_support::child;
 
 #[global_allocator]
 static GLOBAL: PoolAlloc = PoolAlloc::new();
@@ -44,40 +44,49 @@ fn child(mode: &str) {
     }
 }
 
-fn run_under_memcheck(mode: &str) -> (i32, String) {
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new("valgrind")
-        .args(["--tool=memcheck", "--error-exitcode=99", "--quiet"])
-        .arg(exe)
-        .args([
-            "--exact",
-            "memcheck_sees_the_blocks",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD, mode)
-        .output()
-        .expect("valgrind must be installed (CI installs it)");
+/// Run this test again under memcheck in `mode`: exit code, stdout, stderr.
+fn run_under_memcheck(mode: &str) -> (i32, String, String) {
+    let out = child::output(&mut child::command_under(
+        &[
+            "valgrind",
+            "--tool=memcheck",
+            "--error-exitcode=99",
+            "--quiet",
+        ],
+        "memcheck_sees_the_blocks",
+        CHILD,
+        mode,
+    ));
     (
         out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
 
 #[test]
 fn memcheck_sees_the_blocks() {
-    if let Ok(mode) = std::env::var(CHILD) {
+    if let Some(mode) = child::role(CHILD) {
         child(&mode);
         return;
     }
-    let (code, stderr) = run_under_memcheck("use-after-free");
+    let (code, stdout, stderr) = run_under_memcheck("use-after-free");
     assert_eq!(code, 99, "memcheck reported an error:\n{stderr}");
+    assert!(
+        stdout.contains("after free"),
+        "the seeded bug ran: {stdout}"
+    );
     assert!(stderr.contains("Invalid read"), "{stderr}");
     assert!(
         stderr.contains("free'd"),
         "the block is known as freed:\n{stderr}"
     );
 
-    let (code, stderr) = run_under_memcheck("clean");
+    let (code, stdout, stderr) = run_under_memcheck("clean");
     assert_eq!(code, 0, "no errors on clean work:\n{stderr}");
+    let sum: usize = (0..50).map(|i| 5000 + i * 3000).sum();
+    assert!(
+        stdout.contains(&format!("clean 2000 {} {sum} 100000", 3 << 20)),
+        "the clean work ran to the end: {stdout}"
+    );
 }

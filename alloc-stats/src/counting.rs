@@ -11,9 +11,14 @@ use core::alloc::{GlobalAlloc, Layout};
 /// use std::alloc::System;
 /// #[global_allocator]
 /// static GLOBAL: Counting<System> = Counting::new(System);
+/// let before = GLOBAL.stats();
 /// let v = vec![0u8; 100];
-/// assert!(GLOBAL.stats().live_bytes >= 100);
+/// let during = GLOBAL.stats();
+/// assert!(during.live_bytes >= before.live_bytes + 100);
+/// assert!(during.allocs > before.allocs);
 /// drop(v);
+/// assert!(GLOBAL.stats().frees > during.frees);
+/// assert!(GLOBAL.stats().peak_live_bytes >= during.live_bytes);
 /// ```
 pub struct Counting<A> {
     inner: A,
@@ -23,7 +28,26 @@ pub struct Counting<A> {
     peak: AtomicU64,
 }
 
-/// What [`Counting`] has seen.
+/// What [`Counting`] has seen, from [`Counting::stats`].
+///
+/// ```
+/// use alloc_stats::{Counting, CountingStats};
+/// use std::alloc::{GlobalAlloc, Layout, System};
+///
+/// let counting = Counting::new(System);
+/// let layout = Layout::from_size_align(64, 8).unwrap();
+/// // SAFETY: a non-zero layout; the block is freed with the same layout.
+/// unsafe {
+///     let p = counting.alloc(layout);
+///     assert!(!p.is_null());
+///     counting.dealloc(p, layout);
+/// }
+/// let s = counting.stats();
+/// assert_eq!(
+///     s,
+///     CountingStats { allocs: 1, frees: 1, live_bytes: 0, peak_live_bytes: 64 }
+/// );
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CountingStats {
     /// Allocations (realloc counts as one free and one allocation).

@@ -10,7 +10,8 @@ use crate::{human_bytes, Snapshot};
 use std::collections::VecDeque;
 use std::fmt;
 
-/// How worried to be.
+/// How worried to be: the level of [`LeakReport::score`] (`Low` below 0.4,
+/// `High` from 0.7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LeakLevel {
     /// Live memory is flat or oscillating.
@@ -21,7 +22,7 @@ pub enum LeakLevel {
     High,
 }
 
-/// One class behind the score.
+/// One class behind the score, in [`LeakReport::suspects`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Suspect {
     /// Block size of the class (0 for the large band).
@@ -38,7 +39,8 @@ pub struct Suspect {
     pub windows: usize,
 }
 
-/// The leak-risk verdict.
+/// The leak-risk verdict, from [`LeakDetector::report`]. `Display` prints
+/// it as a few lines of text.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LeakReport {
     /// Overall score in [0, 1]: the worst class's.
@@ -50,6 +52,38 @@ pub struct LeakReport {
 }
 
 /// Keeps the recent snapshots and scores them.
+///
+/// Record a snapshot now and then (every few seconds in a service, e.g.
+/// `detector.record(pool_alloc::snapshot())`) and ask for a report:
+///
+/// ```
+/// use alloc_stats::{ClassStats, LeakDetector, LeakLevel, Snapshot};
+///
+/// // The 64-byte class grows by 200 KB between snapshots and frees nothing.
+/// let snap = |live: u64| Snapshot {
+///     classes: vec![ClassStats {
+///         block_size: 64,
+///         live_requested_bytes: live,
+///         ..Default::default()
+///     }],
+///     ..Default::default()
+/// };
+/// let mut detector = LeakDetector::new();
+/// for i in 0..12 {
+///     detector.record(snap(1_000_000 + i * 200_000));
+/// }
+/// let report = detector.report();
+/// assert_eq!(report.level, LeakLevel::High);
+/// assert_eq!(report.suspects[0].block_size, 64);
+/// println!("{report}"); // "leak risk: 1.00 (High)" and the class behind it
+///
+/// // A class that goes up and down is no suspect.
+/// let mut detector = LeakDetector::new();
+/// for i in 0..12 {
+///     detector.record(snap(1_000_000 + (i % 2) * 50_000));
+/// }
+/// assert_eq!(detector.report().level, LeakLevel::Low);
+/// ```
 #[derive(Default)]
 pub struct LeakDetector {
     ring: VecDeque<Snapshot>,

@@ -9,6 +9,20 @@
 //! A [`Snapshot`] is a plain value: `Display` prints a readable table,
 //! [`Snapshot::to_json`] and [`Snapshot::to_prometheus`] give machine
 //! formats.
+//!
+//! ```
+//! use alloc_stats::{human_bytes, LeakDetector, Snapshot};
+//!
+//! // With pool-alloc installed, `pool_alloc::snapshot()` gives these; here
+//! // an empty one stands in.
+//! let snap = Snapshot::default();
+//! println!("live {}", human_bytes(snap.live_bytes));
+//! let mut detector = LeakDetector::new();
+//! detector.record(snap);
+//! println!("{}", detector.report());
+//! ```
+
+#![warn(missing_docs)]
 
 mod counting;
 mod leak;
@@ -56,6 +70,35 @@ pub struct LargeStats {
 }
 
 /// A point-in-time view of the allocator.
+///
+/// `pool_alloc::snapshot()` fills one from the allocator's counters; it is
+/// a plain value, so it can also be built by hand:
+///
+/// ```
+/// use alloc_stats::{ClassStats, Snapshot};
+///
+/// let s = Snapshot {
+///     classes: vec![ClassStats {
+///         class: 1,
+///         block_size: 16,
+///         allocs: 10,
+///         frees: 4,
+///         live_blocks: 6,
+///         live_requested_bytes: 80,
+///         live_rounded_bytes: 96,
+///         slabs: 1,
+///     }],
+///     live_bytes: 80,
+///     resident_bytes: 160,
+///     ..Default::default()
+/// };
+/// assert_eq!(s.live_blocks(), 6);
+/// assert_eq!(s.fragmentation(), 2.0);
+/// assert!(s.to_json().contains("\"live_bytes\":80"));
+/// assert!(s.to_prometheus().contains("pool_alloc_live_bytes 80"));
+/// let table = s.to_string(); // `Display`: one row per class in use, then totals
+/// assert!(table.contains("fragmentation      2.00"));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Snapshot {
     /// Milliseconds of a monotonic clock when taken.

@@ -4,6 +4,13 @@ use crate::Snapshot;
 use std::fmt::{self, Write as _};
 
 /// Bytes in a short human form (B, KiB, MiB, GiB).
+///
+/// ```
+/// use alloc_stats::human_bytes;
+/// assert_eq!(human_bytes(100), "100 B");
+/// assert_eq!(human_bytes(1536), "1.5 KiB");
+/// assert_eq!(human_bytes(3 << 30), "3.0 GiB");
+/// ```
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
     let mut v = n as f64;
@@ -72,7 +79,8 @@ impl fmt::Display for Snapshot {
 }
 
 impl Snapshot {
-    /// The snapshot as one JSON object.
+    /// The snapshot as one JSON object: the totals, `large`, and `classes`
+    /// as an array with every class (in class order).
     pub fn to_json(&self) -> String {
         let mut s = String::with_capacity(1024);
         let _ = write!(
@@ -118,7 +126,9 @@ impl Snapshot {
         s
     }
 
-    /// The snapshot in the Prometheus text exposition format.
+    /// The snapshot in the Prometheus text exposition format: gauges
+    /// `pool_alloc_*` for the totals, and per-class series labelled
+    /// `block_size` for the classes in use.
     pub fn to_prometheus(&self) -> String {
         let mut s = String::with_capacity(2048);
         let gauges: [(&str, &str, u64); 6] = [

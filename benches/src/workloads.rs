@@ -484,7 +484,7 @@ pub fn threads<A: GlobalAlloc + Sync>(a: &A, p: &Params, n: usize) -> Metrics {
 }
 
 /// `mtmixed-CAP`: `p.threads` threads each churning its own working set of
-/// `p.ws` blocks of [`Band::Mixed`] sizes up to CAP KiB, every page
+/// `p.ws` blocks of `Band::Mixed` sizes up to CAP KiB, every page
 /// touched (pooled and large blocks under several threads).
 pub fn mtmixed<A: GlobalAlloc + Sync>(a: &A, p: &Params, cap: usize) -> Metrics {
     let mut out = threads_band(a, p, p.threads, Band::Mixed(cap));

@@ -7,14 +7,13 @@ fn corpus(target: &str) -> Vec<Vec<u8>> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("corpus")
         .join(target);
-    let mut v = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            if let Ok(bytes) = std::fs::read(e.path()) {
-                v.push(bytes);
-            }
-        }
-    }
+    // Every target has a committed corpus: a missing or unreadable one must
+    // fail here, not replay nothing and pass.
+    let rd = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let v: Vec<Vec<u8>> = rd
+        .map(|e| std::fs::read(e.expect("a corpus entry").path()).expect("a corpus file"))
+        .collect();
+    assert!(!v.is_empty(), "no committed corpus in {}", dir.display());
     v
 }
 
