@@ -10,7 +10,7 @@ use crate::counters::{ClassCounters, GLOBAL};
 use crate::heap::{heap_counts, registry_first};
 use crate::size_class::{class_size, CLASSES};
 use crate::sync::Ordering::Relaxed;
-use alloc_stats::{ClassStats, LargeStats, Snapshot};
+use alloc_stats::{ClassStats, LargeStats, ReclaimStats, Snapshot};
 
 fn add_counts(k: &ClassCounters, c: &mut ClassStats) {
     let (allocs, frees, req_alloc, req_free) = k.read();
@@ -77,5 +77,27 @@ pub fn snapshot() -> Snapshot {
         heaps_abandoned: heaps_abandoned as u64,
         classes,
         large,
+        reclaim: reclaim_stats(),
     }
+}
+
+fn reclaim_stats() -> ReclaimStats {
+    let used = GLOBAL.used_bytes.get() as u64;
+    let idle = GLOBAL.idle_bytes.get() as u64;
+    let budget = crate::limits::pool_budget() as u64;
+    let mut r = ReclaimStats {
+        in_use_bytes: used,
+        idle_bytes: idle,
+        limit_bytes: crate::limits::limit() as u64,
+        pool_budget_bytes: budget,
+        utilisation: (used + idle) as f64 / budget.max(1) as f64,
+        pressure_level: crate::reclaim::current_level() as u8,
+        ..ReclaimStats::default()
+    };
+    for i in 0..4 {
+        r.runs[i] = GLOBAL.reclaim_runs[i].get() as u64;
+        r.bytes[i] = GLOBAL.reclaim_bytes[i].get() as u64;
+        r.pressure_events[i] = GLOBAL.pressure_events[i].get() as u64;
+    }
+    r
 }

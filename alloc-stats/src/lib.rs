@@ -69,6 +69,37 @@ pub struct LargeStats {
     pub cached_bytes: u64,
 }
 
+/// Names of the reclaim levels, in the order of [`ReclaimStats::runs`].
+pub const RECLAIM_LEVELS: [&str; 4] = ["gentle", "moderate", "aggressive", "emergency"];
+/// Names of the pressure levels, in the order of
+/// [`ReclaimStats::pressure_events`] and the value of
+/// [`ReclaimStats::pressure_level`].
+pub const PRESSURE_LEVELS: [&str; 4] = ["low", "medium", "high", "critical"];
+
+/// Memory kept idle, given back, and memory pressure.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReclaimStats {
+    /// Bytes of slabs in use (slices holding blocks, or kept for them).
+    pub in_use_bytes: u64,
+    /// Idle memory: free slices still committed, kept for reuse until
+    /// they pass their idle time or a budget.
+    pub idle_bytes: u64,
+    /// The memory limit in force (configured, cgroup, or physical memory).
+    pub limit_bytes: u64,
+    /// The pool budget (configured, else the limit).
+    pub pool_budget_bytes: u64,
+    /// Committed pooled memory (in use + idle) / pool budget.
+    pub utilisation: f64,
+    /// Pressure level now: index into [`PRESSURE_LEVELS`].
+    pub pressure_level: u8,
+    /// `reclaim()` calls per level ([`RECLAIM_LEVELS`]).
+    pub runs: [u64; 4],
+    /// Bytes those calls gave back, per level.
+    pub bytes: [u64; 4],
+    /// Pressure callback rounds per level ([`PRESSURE_LEVELS`]).
+    pub pressure_events: [u64; 4],
+}
+
 /// A point-in-time view of the allocator.
 ///
 /// `pool_alloc::snapshot()` fills one from the allocator's counters; it is
@@ -122,6 +153,8 @@ pub struct Snapshot {
     pub threads_live: u64,
     /// Heaps of exited threads waiting for reuse.
     pub heaps_abandoned: u64,
+    /// Idle memory, reclaim and pressure.
+    pub reclaim: ReclaimStats,
 }
 
 impl Snapshot {

@@ -70,11 +70,31 @@ impl fmt::Display for Snapshot {
             "fragmentation      {:.2} (resident / live)",
             self.fragmentation()
         )?;
-        write!(
+        writeln!(
             f,
             "threads            {} live, {} exited heaps awaiting reuse",
             self.threads_live, self.heaps_abandoned
-        )
+        )?;
+        let r = &self.reclaim;
+        writeln!(
+            f,
+            "idle (for reuse)   {} beside {} in slabs; utilisation {:.1}% of a {} budget",
+            human_bytes(r.idle_bytes),
+            human_bytes(r.in_use_bytes),
+            r.utilisation * 100.0,
+            human_bytes(r.pool_budget_bytes)
+        )?;
+        writeln!(
+            f,
+            "pressure           {} (limit {})",
+            crate::PRESSURE_LEVELS[(r.pressure_level as usize).min(3)],
+            human_bytes(r.limit_bytes)
+        )?;
+        write!(f, "reclaim runs      ")?;
+        for (i, name) in crate::RECLAIM_LEVELS.iter().enumerate() {
+            write!(f, " {name} {} ({})", r.runs[i], human_bytes(r.bytes[i]))?;
+        }
+        Ok(())
     }
 }
 
@@ -122,7 +142,22 @@ impl Snapshot {
                 c.slabs
             );
         }
-        s.push_str("]}");
+        let r = &self.reclaim;
+        let _ = write!(
+            s,
+            "],\"reclaim\":{{\"in_use_bytes\":{},\"idle_bytes\":{},\"limit_bytes\":{},\
+             \"pool_budget_bytes\":{},\"utilisation\":{:.4},\"pressure_level\":\"{}\",\
+             \"runs\":{:?},\"bytes\":{:?},\"pressure_events\":{:?}}}}}",
+            r.in_use_bytes,
+            r.idle_bytes,
+            r.limit_bytes,
+            r.pool_budget_bytes,
+            r.utilisation,
+            crate::PRESSURE_LEVELS[(r.pressure_level as usize).min(3)],
+            r.runs,
+            r.bytes,
+            r.pressure_events
+        );
         s
     }
 
@@ -193,6 +228,68 @@ impl Snapshot {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge");
             for c in self.classes.iter().filter(|c| c.allocs > 0) {
                 let _ = writeln!(s, "{name}{{block_size=\"{}\"}} {}", c.block_size, get(c));
+            }
+        }
+        let r = &self.reclaim;
+        let reclaim_gauges: [(&str, &str, f64); 6] = [
+            (
+                "pool_alloc_in_use_bytes",
+                "Bytes of slabs in use",
+                r.in_use_bytes as f64,
+            ),
+            (
+                "pool_alloc_idle_bytes",
+                "Free memory still committed, kept for reuse",
+                r.idle_bytes as f64,
+            ),
+            (
+                "pool_alloc_limit_bytes",
+                "The memory limit in force",
+                r.limit_bytes as f64,
+            ),
+            (
+                "pool_alloc_pool_budget_bytes",
+                "The pool budget",
+                r.pool_budget_bytes as f64,
+            ),
+            (
+                "pool_alloc_utilisation_ratio",
+                "Committed pooled memory over the pool budget",
+                r.utilisation,
+            ),
+            (
+                "pool_alloc_pressure_level",
+                "Pressure level: 0 low, 1 medium, 2 high, 3 critical",
+                r.pressure_level as f64,
+            ),
+        ];
+        for (name, help, v) in reclaim_gauges {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        }
+        let per_level: [(&str, &str, &[&str; 4], [u64; 4]); 3] = [
+            (
+                "pool_alloc_reclaim_runs_total",
+                "reclaim() calls per level",
+                &crate::RECLAIM_LEVELS,
+                r.runs,
+            ),
+            (
+                "pool_alloc_reclaim_bytes_total",
+                "Bytes given back by reclaim() per level",
+                &crate::RECLAIM_LEVELS,
+                r.bytes,
+            ),
+            (
+                "pool_alloc_pressure_events_total",
+                "Pressure callback rounds per level",
+                &crate::PRESSURE_LEVELS,
+                r.pressure_events,
+            ),
+        ];
+        for (name, help, levels, vals) in per_level {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (l, v) in levels.iter().zip(vals) {
+                let _ = writeln!(s, "{name}{{level=\"{l}\"}} {v}");
             }
         }
         s
