@@ -118,3 +118,8 @@ pub use alloc_stats as stats;
 /// A point-in-time view of the allocator, from [`snapshot`].
 #[doc(inline)]
 pub use alloc_stats::Snapshot;
+
+/// Test-only fault injection (feature `failpoints`): make the allocator's
+/// `mmap`, `mremap` and `madvise` calls fail at random.
+#[cfg(feature = "failpoints")]
+pub use alloc_core::failpoints;

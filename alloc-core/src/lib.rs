@@ -103,6 +103,8 @@ mod valgrind;
 
 #[cfg(not(loom))]
 pub use config::Config;
+#[cfg(all(not(loom), feature = "failpoints"))]
+pub use os::failpoints;
 #[cfg(not(loom))]
 pub use pool::{usable_size, PoolAlloc};
 #[cfg(not(loom))]

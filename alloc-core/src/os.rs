@@ -8,6 +8,59 @@ use core::ptr;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use crossbeam_utils::CachePadded;
 
+/// Test-only fault injection (feature `failpoints`): `mmap`, `mremap` and
+/// `madvise` fail at random, one call in `one_in`, so tests can show that
+/// every failure reaches the caller as null (or a kept block) and nothing
+/// is corrupted. Without the feature [`failpoints::hit`] is a constant
+/// `false`.
+pub mod failpoints {
+    #[cfg(feature = "failpoints")]
+    use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+    #[cfg(feature = "failpoints")]
+    static ONE_IN: AtomicU32 = AtomicU32::new(0);
+    #[cfg(feature = "failpoints")]
+    static STATE: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
+    #[cfg(feature = "failpoints")]
+    static FAILED: AtomicUsize = AtomicUsize::new(0);
+
+    /// Make one system call in `one_in` fail (0: none), with a seeded
+    /// pseudo-random choice.
+    #[cfg(feature = "failpoints")]
+    pub fn set(one_in: u32, seed: u64) {
+        STATE.store(seed | 1, Ordering::Relaxed);
+        ONE_IN.store(one_in, Ordering::Relaxed);
+    }
+
+    /// How many calls were made to fail so far.
+    #[cfg(feature = "failpoints")]
+    pub fn failed() -> usize {
+        FAILED.load(Ordering::Relaxed)
+    }
+
+    /// Whether the system call about to be made must fail.
+    #[inline]
+    pub(crate) fn hit() -> bool {
+        #[cfg(feature = "failpoints")]
+        {
+            let n = ONE_IN.load(Ordering::Relaxed);
+            if n == 0 {
+                return false;
+            }
+            let mut x = STATE.load(Ordering::Relaxed);
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            STATE.store(x, Ordering::Relaxed);
+            if x % u64::from(n) == 0 {
+                FAILED.fetch_add(1, Ordering::Relaxed);
+                return true;
+            }
+        }
+        false
+    }
+}
+
 /// The OS page size the allocator assumes. `page_size_matches` checks it
 /// against the system's once, at initialisation (`config.rs`).
 pub(crate) const PAGE_SIZE: usize = 4096;
@@ -24,6 +77,9 @@ pub(crate) fn page_size_matches() -> bool {
 
 /// Map `size` bytes of fresh, zeroed, read-write memory. Null on failure.
 pub(crate) fn map(size: usize) -> *mut u8 {
+    if failpoints::hit() {
+        return ptr::null_mut();
+    }
     // SAFETY: an anonymous private mapping with a null hint touches no
     // existing memory; failure is reported as MAP_FAILED and handled.
     let p = unsafe {
@@ -45,6 +101,9 @@ pub(crate) fn map(size: usize) -> *mut u8 {
 
 /// Reserve `size` bytes of address space with no access.
 fn reserve(size: usize) -> *mut u8 {
+    if failpoints::hit() {
+        return ptr::null_mut();
+    }
     // SAFETY: as in `map`; PROT_NONE so nothing is committed.
     let p = unsafe {
         libc::mmap(
@@ -188,37 +247,44 @@ pub(crate) unsafe fn unmap(p: *mut u8, size: usize) {
 }
 
 /// Decommit a page-aligned range: the address space stays, the pages go back
-/// to the OS and read as zero when touched again.
+/// to the OS and read as zero when touched again. False when the call
+/// failed: the pages are still there, with their contents.
 ///
 /// # Safety
 /// * `p..p+size` is page-aligned, inside a mapping of this allocator, and
 ///   its contents are no longer needed (they read as zero afterwards).
-pub(crate) unsafe fn decommit(p: *mut u8, size: usize) {
+#[must_use]
+pub(crate) unsafe fn decommit(p: *mut u8, size: usize) -> bool {
     if size == 0 {
-        return;
+        return true;
+    }
+    if failpoints::hit() {
+        return false;
     }
     // SAFETY: caller contract; MADV_DONTNEED on a private anonymous
     // mapping only drops the pages' contents.
-    unsafe {
-        libc::madvise(p.cast(), size, libc::MADV_DONTNEED);
-    }
+    unsafe { libc::madvise(p.cast(), size, libc::MADV_DONTNEED) == 0 }
 }
 
 /// Decommit lazily (`MADV_FREE`): the kernel takes the pages when it needs
 /// memory; until then they may keep their contents, and resident memory
 /// does not drop at once.
 ///
+/// False when the call failed.
+///
 /// # Safety
 /// * As [`decommit`], except that the range does not read as zero after.
-pub(crate) unsafe fn decommit_lazily(p: *mut u8, size: usize) {
+#[must_use]
+pub(crate) unsafe fn decommit_lazily(p: *mut u8, size: usize) -> bool {
     if size == 0 {
-        return;
+        return true;
+    }
+    if failpoints::hit() {
+        return false;
     }
     // SAFETY: caller contract; MADV_FREE on a private anonymous mapping only
     // lets the kernel drop the pages' contents.
-    unsafe {
-        libc::madvise(p.cast(), size, libc::MADV_FREE);
-    }
+    unsafe { libc::madvise(p.cast(), size, libc::MADV_FREE) == 0 }
 }
 
 /// Try to grow or shrink the mapping at `p` in place. True on success.
@@ -226,6 +292,9 @@ pub(crate) unsafe fn decommit_lazily(p: *mut u8, size: usize) {
 /// # Safety
 /// * `p..p+old` is a whole mapping of this allocator, owned by the caller.
 pub(crate) unsafe fn remap_in_place(p: *mut u8, old: usize, new: usize) -> bool {
+    if failpoints::hit() {
+        return false;
+    }
     // SAFETY: caller contract; without MAYMOVE the kernel either resizes
     // the mapping where it is (growing only into unmapped space) or fails
     // and leaves it alone.
@@ -241,6 +310,9 @@ pub(crate) unsafe fn remap_in_place(p: *mut u8, old: usize, new: usize) -> bool 
 /// * `p..p+old` is a whole mapping of this allocator, owned by the caller;
 ///   on success it is gone and the caller uses the returned address.
 pub(crate) unsafe fn remap_aligned(p: *mut u8, old: usize, new: usize, align: usize) -> *mut u8 {
+    if failpoints::hit() {
+        return ptr::null_mut();
+    }
     let target = reserve_aligned(new, align);
     if target.is_null() {
         return target;

@@ -443,14 +443,16 @@ impl SegmentSet {
                 let lo = expired.trailing_zeros() as usize;
                 let run = (!(expired >> lo)).trailing_zeros() as usize;
                 let mask = run_mask(lo, run);
-                let lazy = decommit(slice_addr(seg, lo), run * SLICE_SIZE);
+                expired &= !mask;
+                done.calls += 1;
+                let Some(lazy) = decommit(slice_addr(seg, lo), run * SLICE_SIZE) else {
+                    continue; // failed: the slices stay idle and committed
+                };
                 s.dirty_map &= !mask;
                 if !lazy {
                     s.nonzero_map &= !mask;
                 }
-                expired &= !mask;
                 done.bytes += run * SLICE_SIZE;
-                done.calls += 1;
             }
             self.dirty_free_bytes -= done.bytes;
             GLOBAL.idle_bytes.sub(done.bytes);
@@ -495,22 +497,23 @@ impl SegmentSet {
     }
 }
 
-/// Decommit with the configured advice. Returns true when the pages may
-/// keep their contents (`MADV_FREE`).
+/// Decommit with the configured advice. None when the call failed (the
+/// pages stay committed); else whether the pages may keep their contents
+/// (`MADV_FREE`).
 ///
 /// # Safety
 /// * As [`os::decommit`].
-unsafe fn decommit(p: *mut u8, len: usize) -> bool {
+unsafe fn decommit(p: *mut u8, len: usize) -> Option<bool> {
     let lazy = crate::config::get().decommit_free;
     // SAFETY: caller contract.
-    unsafe {
+    let ok = unsafe {
         if lazy {
-            os::decommit_lazily(p, len);
+            os::decommit_lazily(p, len)
         } else {
-            os::decommit(p, len);
+            os::decommit(p, len)
         }
-    }
-    lazy
+    };
+    ok.then_some(lazy)
 }
 
 /// The next segment of a set's list after `seg` (null at the end).

@@ -337,9 +337,13 @@ pub(crate) unsafe fn trim_pooled(p: *mut u8, touch: usize) {
         let i = (p as usize - start) / bs;
         let trim = crate::config::get().trim_pages;
         let e = &mut *Extents::entry(ptr::addr_of_mut!((*slab).extents), i);
+        let was = *e;
         if let Some((from, to)) = extent::on_handout(e, p as usize, bs, touch, trim) {
-            os::decommit(from as *mut u8, to - from);
-            GLOBAL.decommitted_bytes.add(to - from);
+            if os::decommit(from as *mut u8, to - from) {
+                GLOBAL.decommitted_bytes.add(to - from);
+            } else {
+                *e = was; // the tail is still touched
+            }
         }
     }
 }
