@@ -52,7 +52,7 @@ pub mod failpoints {
             x ^= x >> 7;
             x ^= x << 17;
             STATE.store(x, Ordering::Relaxed);
-            if x % u64::from(n) == 0 {
+            if x.is_multiple_of(u64::from(n)) {
                 FAILED.fetch_add(1, Ordering::Relaxed);
                 return true;
             }

@@ -218,6 +218,10 @@ pub(crate) unsafe fn slab_new(set: &mut SegmentSet, owner: Owner, c: usize) -> *
         for k in 1..n {
             (*descriptor_of(run.seg, run.first + k)).slab_offset = (k * DESCRIPTOR_SIZE) as u32;
         }
+        // Blocks of an earlier slab on these slices (decommitted since or
+        // not) may still be marked freed for memcheck: the new slab writes
+        // its free lists there. (A no-op without the `valgrind` feature.)
+        crate::valgrind::make_writable(sl.start, n * SLICE_SIZE);
     }
     slab
 }
