@@ -330,7 +330,33 @@ impl SegmentSet {
             GLOBAL.used_bytes.sub(n * SLICE_SIZE);
             self.dirty_free_bytes += n * SLICE_SIZE;
             GLOBAL.idle_bytes.add(n * SLICE_SIZE);
+            // The segment now has a warm free run: put it first, where the
+            // next `take_run` looks first (churn reuses it in O(1), not in a
+            // walk over every segment).
+            self.move_to_front(seg);
         }
+    }
+
+    /// Put `seg`, in the list, at its head.
+    ///
+    /// # Safety
+    /// * The caller holds the set's lock; `seg` is in the list.
+    unsafe fn move_to_front(&mut self, seg: *mut Segment) {
+        if self.list == seg {
+            return;
+        }
+        // SAFETY: caller contract; the neighbours are in the list too.
+        unsafe {
+            let s = &mut *seg;
+            (*s.prev).next = s.next; // not the head, so it has a `prev`
+            if !s.next.is_null() {
+                (*s.next).prev = s.prev;
+            }
+            s.prev = ptr::null_mut();
+            s.next = self.list;
+            (*self.list).prev = seg;
+        }
+        self.list = seg;
     }
 
     /// The give-back policy, applied whenever idle memory grows, within a

@@ -206,7 +206,10 @@ fn log_uniform(rng: &mut Rng, lo: usize, hi: usize) -> usize {
     (x as usize).clamp(lo, hi)
 }
 
-/// A size of [`Band::Mixed`] with the given cap.
+/// A size of [`Band::Mixed`] with the given cap. Out of line, so that the
+/// small and pooled loops stay the code they were before it existed.
+#[cold]
+#[inline(never)]
 fn mixed_band_size(rng: &mut Rng, cap: usize) -> usize {
     let r = rng.below(100);
     if r < 90 {
@@ -220,9 +223,12 @@ fn mixed_band_size(rng: &mut Rng, cap: usize) -> usize {
 
 /// A working set of live blocks; each step frees a random one and
 /// allocates a replacement of random size. Counts live requested bytes.
-struct Churn<'a, A: GlobalAlloc> {
+///
+/// `MIXED` (a constant, so the small and pooled loops compile to exactly
+/// the code they had before the mixed band existed) draws sizes from
+/// [`Band::Mixed`] up to `max` instead of uniformly in `min..=max`.
+struct Churn<'a, A: GlobalAlloc, const MIXED: bool = false> {
     a: &'a A,
-    band: Band,
     rng: Rng,
     slots: Vec<(*mut u8, usize)>,
     min: usize,
@@ -233,12 +239,12 @@ struct Churn<'a, A: GlobalAlloc> {
     peak_live: usize,
 }
 
-impl<'a, A: GlobalAlloc> Churn<'a, A> {
+impl<'a, A: GlobalAlloc, const MIXED: bool> Churn<'a, A, MIXED> {
     fn new(a: &'a A, seed: u64, ws: usize, band: Band) -> Self {
         let (min, max, how) = band.sizes();
+        debug_assert_eq!(MIXED, matches!(band, Band::Mixed(_)));
         let mut c = Churn {
             a,
-            band,
             rng: Rng::new(seed),
             slots: Vec::with_capacity(ws),
             min,
@@ -272,9 +278,10 @@ impl<'a, A: GlobalAlloc> Churn<'a, A> {
     /// The size of the next block.
     #[inline(always)]
     fn draw(&mut self) -> usize {
-        match self.band {
-            Band::Mixed(cap) => mixed_band_size(&mut self.rng, cap),
-            _ => self.rng.range(self.min, self.max),
+        if MIXED {
+            mixed_band_size(&mut self.rng, self.max)
+        } else {
+            self.rng.range(self.min, self.max)
         }
     }
 
@@ -314,7 +321,7 @@ impl<'a, A: GlobalAlloc> Churn<'a, A> {
     }
 }
 
-impl<A: GlobalAlloc> Drop for Churn<'_, A> {
+impl<A: GlobalAlloc, const MIXED: bool> Drop for Churn<'_, A, MIXED> {
     fn drop(&mut self) {
         for &(p, size) in &self.slots {
             // SAFETY: every slot holds a live block allocated with `layout(size)`.
@@ -334,7 +341,7 @@ fn m(name: &str, v: f64) -> (String, f64) {
 /// `small`: one thread, 8–512 B, working set 10 000, replace one per op
 /// (after an untimed warm-up, as in every churn workload).
 pub fn small<A: GlobalAlloc>(a: &A, p: &Params) -> Metrics {
-    let mut c = Churn::new(a, p.seed, p.ws, Band::Small);
+    let mut c = Churn::<A>::new(a, p.seed, p.ws, Band::Small);
     c.warm_up();
     let t = Instant::now();
     for _ in 0..p.ops {
@@ -347,7 +354,7 @@ pub fn small<A: GlobalAlloc>(a: &A, p: &Params) -> Metrics {
 /// new block touched. In installed mode also reports the footprint: peak RSS
 /// over peak live requested bytes.
 pub fn pooled<A: GlobalAlloc>(a: &A, p: &Params) -> Metrics {
-    let mut c = Churn::new(a, p.seed, p.ws, Band::Pooled);
+    let mut c = Churn::<A>::new(a, p.seed, p.ws, Band::Pooled);
     c.warm_up();
     let t = Instant::now();
     for _ in 0..p.ops {
@@ -480,14 +487,14 @@ pub fn xthread<A: GlobalAlloc + Sync>(a: &A, p: &Params) -> Metrics {
 
 /// `threads-N`: N threads each churning its own small working set.
 pub fn threads<A: GlobalAlloc + Sync>(a: &A, p: &Params, n: usize) -> Metrics {
-    threads_band(a, p, n, Band::Small)
+    threads_band::<A, false>(a, p, n, Band::Small)
 }
 
 /// `mtmixed-CAP`: `p.threads` threads each churning its own working set of
 /// `p.ws` blocks of `Band::Mixed` sizes up to CAP KiB, every page
 /// touched (pooled and large blocks under several threads).
 pub fn mtmixed<A: GlobalAlloc + Sync>(a: &A, p: &Params, cap: usize) -> Metrics {
-    let mut out = threads_band(a, p, p.threads, Band::Mixed(cap));
+    let mut out = threads_band::<A, true>(a, p, p.threads, Band::Mixed(cap));
     if p.measure_rss {
         out.push(m("rss_after_mib", sys::mib(sys::rss_bytes())));
         out.push(m("peak_rss_mib", sys::mib(sys::peak_rss_bytes())));
@@ -495,7 +502,12 @@ pub fn mtmixed<A: GlobalAlloc + Sync>(a: &A, p: &Params, cap: usize) -> Metrics 
     out
 }
 
-fn threads_band<A: GlobalAlloc + Sync>(a: &A, p: &Params, n: usize, band: Band) -> Metrics {
+fn threads_band<A: GlobalAlloc + Sync, const MIXED: bool>(
+    a: &A,
+    p: &Params,
+    n: usize,
+    band: Band,
+) -> Metrics {
     let n = n.max(1);
     let start = Barrier::new(n);
     // NB: each thread reads its own clock: with more threads than cores a
@@ -506,7 +518,7 @@ fn threads_band<A: GlobalAlloc + Sync>(a: &A, p: &Params, n: usize, band: Band) 
             .map(|i| {
                 let start = &start;
                 s.spawn(move || {
-                    let mut c = Churn::new(a, p.seed + i as u64, p.ws, band);
+                    let mut c = Churn::<A, MIXED>::new(a, p.seed + i as u64, p.ws, band);
                     c.warm_up();
                     start.wait();
                     let t0 = Instant::now();
@@ -659,7 +671,7 @@ fn latency<A: GlobalAlloc>(a: &A, p: &Params, band: Band) -> Metrics {
         let t = Instant::now();
         timer.saturating_record(black_box(t).elapsed().as_nanos() as u64);
     }
-    let mut c = Churn::new(a, p.seed, p.ws, band);
+    let mut c = Churn::<A>::new(a, p.seed, p.ws, band);
     c.warm_up();
     for _ in 0..p.ops {
         c.step_timed(&mut h);

@@ -162,13 +162,17 @@ unsafe fn release_empty(heap: *mut Heap) -> usize {
     let mut released = 0;
     // SAFETY: caller contract: the heap and its segments are ours; each run
     // start of a segment is the first slice of a live slab of the heap.
-    // Releasing a slab returns its run without changing the segment list.
+    // Releasing a slab returns its run and may move its segment to the
+    // list's head, but never takes a segment out of the list.
     unsafe {
         debug_assert!((*heap).releasing);
         process_delayed(heap);
         let now = os::now_ms();
         let mut seg = (*heap).segments.first();
         while !seg.is_null() {
+            // Read before releasing: a release moves `seg` to the list's
+            // head, and the walk must go on from where it was.
+            let next = next_in_set(seg);
             let mut starts = run_starts(seg);
             while starts != 0 {
                 let i = starts.trailing_zeros() as usize;
@@ -191,7 +195,7 @@ unsafe fn release_empty(heap: *mut Heap) -> usize {
                     released += 1;
                 }
             }
-            seg = next_in_set(seg);
+            seg = next;
         }
     }
     released

@@ -58,6 +58,8 @@ pub(crate) struct Heap {
     pub(crate) release_requested: AtomicBool,
     /// When the heap's thread last looked for expired kept slabs (ms).
     pub(crate) last_kept_check: u64,
+    /// Slow paths taken (the owner's pass reads the clock on some only).
+    pub(crate) slow_paths: u32,
     /// True while the heap gives up everything it can (thread exit, a
     /// sweep, an explicit release): emptied slabs are not kept.
     pub(crate) releasing: bool,
