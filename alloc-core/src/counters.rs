@@ -129,6 +129,9 @@ pub(crate) struct GlobalCounters {
     pub(crate) used_bytes: CachePadded<Gauge>,
     /// Bytes of free slices still committed (idle memory), all heaps.
     pub(crate) idle_bytes: CachePadded<Gauge>,
+    /// Runs of slices taken so far (a sign of allocation activity the
+    /// reclaimer looks at).
+    pub(crate) runs_taken: CachePadded<Gauge>,
     /// Bytes of empty segments in the global segment cache.
     pub(crate) cached_segments_bytes: CachePadded<Gauge>,
     /// Bytes decommitted so far (cumulative).
@@ -164,6 +167,7 @@ pub(crate) static GLOBAL: GlobalCounters = GlobalCounters {
     mapped_bytes: CachePadded::new(Gauge::new()),
     used_bytes: CachePadded::new(Gauge::new()),
     idle_bytes: CachePadded::new(Gauge::new()),
+    runs_taken: CachePadded::new(Gauge::new()),
     cached_segments_bytes: CachePadded::new(Gauge::new()),
     decommitted_bytes: CachePadded::new(Gauge::new()),
     unmapped_bytes: CachePadded::new(Gauge::new()),

@@ -22,8 +22,10 @@
 //!   and stops (the allocator never starts one itself). Every tick (a
 //!   quarter of `max_idle`, from 10 ms to 1 s) it reclaims gently, samples
 //!   pressure, reclaims harder at high (moderate) and critical
-//!   (aggressive) pressure, and runs callbacks. With it, an idle process
-//!   gives memory back without any allocator call.
+//!   (aggressive) pressure, and runs callbacks. When no thread took new
+//!   slab memory during a whole tick, the process is quiet and idle memory
+//!   older than one tick goes back (not only older than `max_idle`). With
+//!   it, an idle process gives memory back without any allocator call.
 //! * [`poll`]: the same sampling and callbacks, from the caller's thread.
 //!
 //! Callbacks never run inside an allocation.
@@ -122,6 +124,17 @@ pub fn reclaim(level: ReclaimLevel) -> Reclaimed {
     out
 }
 
+/// The reclaimer's pass over a quiet process: idle memory older than
+/// `cutoff` (coarse ms), in every heap, and the large cache.
+fn reclaim_idle_since(cutoff: u64) {
+    let mut given = reclaim_own(cutoff, true).given;
+    given.add(reclaim_other_heaps(current_heap(), cutoff, usize::MAX));
+    let now = os::now_ms();
+    given.bytes += large::expire_cache(now, now.saturating_sub(cutoff));
+    GLOBAL.reclaim_runs[ReclaimLevel::Gentle as usize].add(1);
+    GLOBAL.reclaim_bytes[ReclaimLevel::Gentle as usize].add(given.bytes);
+}
+
 static PRESSURE: PressureState = PressureState::new();
 static CALLBACKS: Callbacks = Callbacks::new();
 /// Callbacks for one level fire at most once per this many ms.
@@ -205,8 +218,19 @@ impl Reclaimer {
         let handle = std::thread::Builder::new()
             .name("pool-alloc-reclaimer".into())
             .spawn(move || {
+                let tick_ms = period.as_millis().max(1) as u64;
+                let mut taken = GLOBAL.runs_taken.get();
                 while !flag.load(Ordering::Acquire) {
-                    reclaim(ReclaimLevel::Gentle);
+                    // A process that took no new slab memory for a whole
+                    // tick is idle: its idle memory goes back after one
+                    // tick, not max_idle. A busy one keeps it max_idle.
+                    let now_taken = GLOBAL.runs_taken.get();
+                    if now_taken == taken {
+                        reclaim_idle_since(os::now_ms().saturating_sub(tick_ms));
+                    } else {
+                        reclaim(ReclaimLevel::Gentle);
+                    }
+                    taken = now_taken;
                     poll();
                     std::thread::park_timeout(period);
                 }

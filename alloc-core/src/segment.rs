@@ -296,6 +296,7 @@ impl SegmentSet {
         GLOBAL.idle_bytes.sub(was_idle);
         self.used_bytes += n * SLICE_SIZE;
         GLOBAL.used_bytes.add(n * SLICE_SIZE);
+        GLOBAL.runs_taken.add(1);
         s.dirty_map |= mask;
         s.nonzero_map |= mask;
         Run {
