@@ -11,7 +11,7 @@
 //! | variable | meaning | default | range |
 //! | --- | --- | --- | --- |
 //! | `POOL_ALLOC_MAX_IDLE_MS` | free memory idle this long goes back to the OS | 1000 | 0..=86400000 |
-//! | `POOL_ALLOC_RETAIN_MB` | idle memory always allowed to stay committed (besides half the memory in use) | 16 | 0..=1048576 |
+//! | `POOL_ALLOC_RETAIN_MB` | idle memory always allowed to stay committed (besides as much as the memory in use) | 16 | 0..=1048576 |
 //! | `POOL_ALLOC_DECOMMIT` | how memory goes back: `dontneed` (RSS drops at once) or `free` (`MADV_FREE`: the kernel takes it when it needs it) | dontneed | |
 //! | `POOL_ALLOC_LIMIT_MB` | memory limit (0: the cgroup's `memory.max`/`memory.high`, else physical memory) | 0 | 0..=1073741824 |
 //! | `POOL_ALLOC_HARD_LIMIT` | `1`: an allocation past the limit returns null (after one emergency reclaim) | 0 | 0..=1 |
@@ -83,7 +83,7 @@ impl Config {
     }
 
     /// Idle (free, committed) memory always allowed to stay for reuse, on
-    /// top of half the memory in use. Past that, idle memory goes
+    /// top of as much as the memory in use. Past that, idle memory goes
     /// back at once, oldest first. Default 16 MiB.
     pub const fn retain_bytes(mut self, bytes: usize) -> Self {
         self.retain_bytes = bytes;
