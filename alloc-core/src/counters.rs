@@ -159,6 +159,9 @@ pub(crate) struct GlobalCounters {
     pub(crate) reclaim_bytes: [Gauge; 4],
     /// Pressure callback rounds per level (low, medium, high, critical).
     pub(crate) pressure_events: [Gauge; 4],
+    /// Bytes given back to the OS, by the size class whose slab last held
+    /// them (`segment::TAGS` entries).
+    pub(crate) returned_by_tag: [Gauge; 64],
 }
 
 /// The process-wide figures.
@@ -181,4 +184,5 @@ pub(crate) static GLOBAL: GlobalCounters = GlobalCounters {
     reclaim_runs: [const { Gauge::new() }; 4],
     reclaim_bytes: [const { Gauge::new() }; 4],
     pressure_events: [const { Gauge::new() }; 4],
+    returned_by_tag: [const { Gauge::new() }; 64],
 };

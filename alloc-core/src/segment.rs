@@ -47,6 +47,9 @@ const ALL_USABLE: u64 = !1u64;
 /// of two, so finding a descriptor is a shift).
 pub(crate) const DESCRIPTOR_SIZE: usize = 256;
 
+/// Distinct run tags counted (`Segment::tags`).
+pub(crate) const TAGS: usize = 64;
+
 /// What a segment holds.
 pub(crate) const SEG_KIND_SLABS: u8 = 1;
 /// A segment that is the header of one large block.
@@ -73,6 +76,9 @@ pub(crate) struct Segment {
     idle_min: u64,
     /// Per free dirty slice: when it became idle (coarse ms).
     idle_since: [u64; SLICES],
+    /// Per slice: the tag of the run that last held it (the layer above
+    /// passes its size class), so memory given back is counted per class.
+    tags: [u8; SLICES],
     next: *mut Segment,
     prev: *mut Segment,
     /// Large: length of the whole mapping.
@@ -209,9 +215,12 @@ impl SegmentSet {
     /// page faults, no new resident memory), then any. None when the set
     /// must [`grow`](Self::grow) first.
     ///
+    /// `tag` (below [`TAGS`]) is remembered per slice: bytes given back
+    /// later are counted under it (`GLOBAL.returned_by_tag`).
+    ///
     /// # Safety
     /// * The caller holds the set's lock; `1 <= n <= USABLE_SLICES`.
-    pub(crate) unsafe fn take_run(&mut self, n: usize) -> Option<Run> {
+    pub(crate) unsafe fn take_run(&mut self, n: usize, tag: u8) -> Option<Run> {
         // SAFETY: segments in the list are mapped and owned by this set,
         // which the caller holds.
         unsafe {
@@ -219,7 +228,7 @@ impl SegmentSet {
                 let mut seg = self.list;
                 while !seg.is_null() {
                     if let Some(i) = find_run((*seg).free_map & (*seg).dirty_map, n) {
-                        return Some(self.claim(seg, i, n));
+                        return Some(self.claim(seg, i, n, tag));
                     }
                     seg = (*seg).next;
                 }
@@ -227,7 +236,7 @@ impl SegmentSet {
             let mut seg = self.list;
             while !seg.is_null() {
                 if let Some(i) = find_run((*seg).free_map, n) {
-                    return Some(self.claim(seg, i, n));
+                    return Some(self.claim(seg, i, n, tag));
                 }
                 seg = (*seg).next;
             }
@@ -283,10 +292,11 @@ impl SegmentSet {
 
     /// # Safety
     /// * `seg` is in the set's list and slices `i..i+n` are free.
-    unsafe fn claim(&mut self, seg: *mut Segment, i: usize, n: usize) -> Run {
+    unsafe fn claim(&mut self, seg: *mut Segment, i: usize, n: usize, tag: u8) -> Run {
         // SAFETY: caller contract: the header is mapped and ours.
         let s = unsafe { &mut *seg };
         let mask = run_mask(i, n);
+        s.tags[i..i + n].fill(tag);
         debug_assert_eq!(s.free_map & mask, mask, "slices not free");
         s.free_map &= !mask;
         s.run_starts |= 1 << i;
@@ -475,6 +485,9 @@ impl SegmentSet {
                 let Some(lazy) = decommit(slice_addr(seg, lo), run * SLICE_SIZE) else {
                     continue; // failed: the slices stay idle and committed
                 };
+                for &t in &s.tags[lo..lo + run] {
+                    GLOBAL.returned_by_tag[t as usize % TAGS].add(SLICE_SIZE);
+                }
                 s.dirty_map &= !mask;
                 if !lazy {
                     s.nonzero_map &= !mask;

@@ -105,7 +105,9 @@ pub(crate) const fn slab_slices(c: usize) -> usize {
     USABLE_SLICES
 }
 
-// Every class fits its slab, and pooled slabs have an extent per block.
+// Every class fits its slab, and pooled slabs have an extent per block;
+// classes fit the segment layer's run tags.
+const _: () = assert!(CLASSES <= crate::segment::TAGS);
 const _: () = {
     let mut c = 0;
     while c < CLASSES {
@@ -185,7 +187,7 @@ pub(crate) unsafe fn block_start(slab: *mut Slab, p: *mut u8) -> *mut u8 {
 pub(crate) unsafe fn slab_new(set: &mut SegmentSet, owner: Owner, c: usize) -> *mut Slab {
     let n = slab_slices(c);
     // SAFETY: caller contract: the set is held.
-    let Some(run) = (unsafe { set.take_run(n) }) else {
+    let Some(run) = (unsafe { set.take_run(n, c as u8) }) else {
         return ptr::null_mut();
     };
     let size = class_size(c);

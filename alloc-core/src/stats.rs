@@ -34,6 +34,7 @@ pub fn snapshot() -> Snapshot {
         .collect();
     for (c, cs) in classes.iter_mut().enumerate() {
         add_counts(&GLOBAL.frees_without_heap[c], cs);
+        cs.returned_bytes = GLOBAL.returned_by_tag[c].get() as u64;
     }
     let mut h = registry_first();
     while !h.is_null() {
@@ -42,6 +43,9 @@ pub fn snapshot() -> Snapshot {
             for (c, cs) in classes.iter_mut().enumerate() {
                 add_counts(&(*h).counters[c], cs);
                 cs.slabs = cs.slabs.wrapping_add((*h).slabs[c].load(Relaxed));
+                cs.slabs_released = cs
+                    .slabs_released
+                    .wrapping_add((*h).slabs_released[c].load(Relaxed));
             }
             h = (*h).all_next;
         }

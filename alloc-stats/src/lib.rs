@@ -52,6 +52,12 @@ pub struct ClassStats {
     pub live_rounded_bytes: u64,
     /// Slabs of this class in use.
     pub slabs: u64,
+    /// Slabs of this class released so far (emptied, their memory made
+    /// idle for any class to reuse or for reclaim to give back).
+    pub slabs_released: u64,
+    /// Bytes given back to the OS so far from memory this class's slabs
+    /// last held.
+    pub returned_bytes: u64,
 }
 
 /// Figures for blocks mapped directly (above the pooled band).

@@ -30,26 +30,27 @@ impl fmt::Display for Snapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{:>10} {:>12} {:>12} {:>10} {:>12} {:>12} {:>6}",
-            "class", "allocs", "frees", "live", "live req", "live held", "slabs"
+            "{:>10} {:>11} {:>11} {:>9} {:>10} {:>10} {:>6} {:>10}",
+            "class", "allocs", "frees", "live", "live req", "live held", "slabs", "returned"
         )?;
         for c in self.classes.iter().filter(|c| c.allocs > 0) {
             writeln!(
                 f,
-                "{:>10} {:>12} {:>12} {:>10} {:>12} {:>12} {:>6}",
+                "{:>10} {:>11} {:>11} {:>9} {:>10} {:>10} {:>6} {:>10}",
                 human_bytes(c.block_size as u64),
                 c.allocs,
                 c.frees,
                 c.live_blocks,
                 human_bytes(c.live_requested_bytes),
                 human_bytes(c.live_rounded_bytes),
-                c.slabs
+                c.slabs,
+                human_bytes(c.returned_bytes)
             )?;
         }
         if self.large.allocs > 0 {
             writeln!(
                 f,
-                "{:>10} {:>12} {:>12} {:>10} {:>12} {:>12} {:>6}",
+                "{:>10} {:>11} {:>11} {:>9} {:>10} {:>10} {:>6}",
                 "large",
                 self.large.allocs,
                 self.large.frees,
@@ -131,7 +132,8 @@ impl Snapshot {
             let _ = write!(
                 s,
                 "{{\"class\":{},\"block_size\":{},\"allocs\":{},\"frees\":{},\"live_blocks\":{},\
-                 \"live_requested_bytes\":{},\"live_rounded_bytes\":{},\"slabs\":{}}}",
+                 \"live_requested_bytes\":{},\"live_rounded_bytes\":{},\"slabs\":{},\
+                 \"slabs_released\":{},\"returned_bytes\":{}}}",
                 c.class,
                 c.block_size,
                 c.allocs,
@@ -139,7 +141,9 @@ impl Snapshot {
                 c.live_blocks,
                 c.live_requested_bytes,
                 c.live_rounded_bytes,
-                c.slabs
+                c.slabs,
+                c.slabs_released,
+                c.returned_bytes
             );
         }
         let r = &self.reclaim;
@@ -202,7 +206,17 @@ impl Snapshot {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }
         type Field = fn(&crate::ClassStats) -> u64;
-        let per_class: [(&str, &str, Field); 4] = [
+        let per_class: [(&str, &str, Field); 6] = [
+            (
+                "pool_alloc_class_slabs_released_total",
+                "Slabs released per size class (their memory made idle)",
+                |c| c.slabs_released,
+            ),
+            (
+                "pool_alloc_class_returned_bytes_total",
+                "Bytes given back to the OS per size class",
+                |c| c.returned_bytes,
+            ),
             (
                 "pool_alloc_class_allocs_total",
                 "Allocations per size class",
@@ -225,7 +239,12 @@ impl Snapshot {
             ),
         ];
         for (name, help, get) in per_class {
-            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge");
+            let kind = if name.ends_with("_total") {
+                "counter"
+            } else {
+                "gauge"
+            };
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
             for c in self.classes.iter().filter(|c| c.allocs > 0) {
                 let _ = writeln!(s, "{name}{{block_size=\"{}\"}} {}", c.block_size, get(c));
             }

@@ -11,7 +11,7 @@
 //!   its slices go back to the heap's segments.
 
 use super::{count_slab, current_heap, owner_tag, queue, Heap};
-use crate::counters::GLOBAL;
+use crate::counters::{bump, GLOBAL};
 use crate::remote::{Block, Pushed};
 use crate::segment::Reclaimed;
 use crate::size_class::is_pooled;
@@ -148,6 +148,7 @@ pub(super) unsafe fn release_slab(
     unsafe {
         (*slab).thread_free.clear_delayed();
         count_slab(heap, (*slab).class as usize, u64::MAX);
+        bump(&(*heap).slabs_released[(*slab).class as usize], 1);
         (*heap).set_lock.lock();
         slab::slab_release(&mut (*heap).segments, slab, since);
         let done = if policy {

@@ -48,6 +48,9 @@ pub(crate) struct Heap {
     pub(crate) counters: [ClassCounters; CLASSES],
     /// Per class slabs in use (slow paths; written by the holder only).
     pub(crate) slabs: [AtomicU64; CLASSES],
+    /// Per class slabs released to the segments so far (their slices
+    /// became idle memory); written by the holder only.
+    pub(crate) slabs_released: [AtomicU64; CLASSES],
     /// The segments this heap owns. Changed only by whoever holds
     /// `set_lock` (the heap's thread on slow paths, or the reclaimer).
     pub(crate) segments: SegmentSet,
