@@ -124,6 +124,7 @@ pub struct ReclaimStats {
 ///         live_requested_bytes: 80,
 ///         live_rounded_bytes: 96,
 ///         slabs: 1,
+///         ..Default::default()
 ///     }],
 ///     live_bytes: 80,
 ///     resident_bytes: 160,
