@@ -55,6 +55,12 @@ fn handle(rng: &mut Rng, cache: &mut HashMap<u64, String>) -> usize {
     response.len() + buf.len() / 4096
 }
 
+/// Rounds of work; the leak detector records a snapshot after each (it
+/// wants about 20 windows of steady growth before it says high).
+const ROUNDS: u64 = 30;
+/// Requests per worker thread per round.
+const REQUESTS: u64 = 1200;
+
 fn main() {
     // The background reclaimer gives idle memory back (and samples memory
     // pressure) without the program asking. The allocator never starts it
@@ -68,7 +74,7 @@ fn main() {
     // A consumer thread frees what the workers send it (cross-thread frees).
     let consumer = std::thread::spawn(move || rx.into_iter().map(|v| v.len()).sum::<usize>());
 
-    for round in 0..12u64 {
+    for round in 0..ROUNDS {
         let workers: Vec<_> = (0..4u64)
             .map(|t| {
                 let tx = tx.clone();
@@ -77,7 +83,7 @@ fn main() {
                     let mut rng = Rng(0x2545_F491_4F6C_DD1D ^ (round * 4 + t + 1));
                     let mut cache = HashMap::new();
                     let mut out = 0;
-                    for i in 0..3000 {
+                    for i in 0..REQUESTS {
                         out += handle(&mut rng, &mut cache);
                         if i % 10 == 0 {
                             tx.send(vec![1u8; 64 + rng.below(8000) as usize]).unwrap();
@@ -105,7 +111,7 @@ fn main() {
 
     let snap = GLOBAL.snapshot();
     println!(
-        "pool-alloc demo: 12 rounds x 4 threads x 3000 requests in {:.2?}",
+        "pool-alloc demo: {ROUNDS} rounds x 4 threads x {REQUESTS} requests in {:.2?}",
         start.elapsed()
     );
     println!(

@@ -24,7 +24,8 @@ CORE = ROOT / "alloc-core" / "src"
 
 # Higher uses lower. Equal ranks may not use each other.
 LAYERS = {
-    "pool": 12,
+    "pool": 13,
+    "sampler": 12,
     "stats": 11,
     "reclaim": 10,
     "heap": 9,

@@ -115,6 +115,27 @@ pub use alloc_core::{
 
 pub use alloc_stats as stats;
 
+/// The stats history: record snapshots with [`tick`] or the [`Sampler`]
+/// thread, and read the leak-risk report from them.
+///
+/// ```
+/// #[global_allocator]
+/// static GLOBAL: pool_alloc::PoolAlloc = pool_alloc::PoolAlloc::new();
+///
+/// fn main() {
+///     let mut history = pool_alloc::stats_history(30);
+///     for _ in 0..5 {
+///         let _v = vec![0u8; 10_000];
+///         pool_alloc::tick(&mut history);
+///     }
+///     let report = history.report();
+///     println!("{report}");
+///     assert_eq!(report.level, pool_alloc::stats::LeakLevel::Low);
+/// }
+/// ```
+#[doc(inline)]
+pub use alloc_core::{snapshot_into, stats_history, tick, Sampler};
+
 /// A point-in-time view of the allocator, from [`snapshot`].
 #[doc(inline)]
 pub use alloc_stats::Snapshot;

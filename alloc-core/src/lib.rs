@@ -34,6 +34,7 @@
 //! | face | `pool.rs` | `PoolAlloc`, `GlobalAlloc`: band dispatch, alignment, realloc |
 //! | | `stats.rs` | `snapshot()`: sums the counters into an `alloc_stats` value |
 //! | | `reclaim.rs` | reclaim levels, the background `Reclaimer`, pressure sampling and callbacks |
+//! | | `sampler.rs` | the stats history: `tick()` and the `Sampler` thread |
 //! | heap | `heap/mod.rs` | the `Heap` type, TLS slot, registry |
 //! | | `heap/alloc.rs` | **the allocation fast path** `alloc_fast`, and the slow path |
 //! | | `heap/free.rs` | **the free fast path** `free`, remote frees, emptied slabs |
@@ -91,6 +92,8 @@ mod pressure;
 #[cfg(not(loom))]
 mod reclaim;
 #[cfg(not(loom))]
+mod sampler;
+#[cfg(not(loom))]
 mod segment;
 #[cfg(not(loom))]
 pub mod size_class;
@@ -115,6 +118,8 @@ pub use reclaim::{
     ReclaimLevel, Reclaimed, Reclaimer,
 };
 #[cfg(not(loom))]
+pub use sampler::{stats_history, tick, Sampler};
+#[cfg(not(loom))]
 pub use size_class::{CLASSES, POOLED_MAX};
 #[cfg(not(loom))]
-pub use stats::snapshot;
+pub use stats::{snapshot, snapshot_into};

@@ -9,7 +9,7 @@
 use crate::counters::{ClassCounters, GLOBAL};
 use crate::heap::{heap_counts, registry_first};
 use crate::size_class::{class_size, CLASSES};
-use crate::sync::Ordering::Relaxed;
+use crate::sync::{AtomicU64, Ordering::Relaxed};
 use alloc_stats::{ClassStats, LargeStats, ReclaimStats, Snapshot};
 
 fn add_counts(k: &ClassCounters, c: &mut ClassStats) {
@@ -22,16 +22,33 @@ fn add_counts(k: &ClassCounters, c: &mut ClassStats) {
         .wrapping_sub(req_free);
 }
 
+/// Highest live requested bytes per class seen by a snapshot.
+static PEAK: [AtomicU64; CLASSES] = [const { AtomicU64::new(0) }; CLASSES];
+
 /// Take a snapshot of the whole allocator. Lock-free; allocates only the
 /// returned value (outside any allocator path).
 pub fn snapshot() -> Snapshot {
-    let mut classes: Vec<ClassStats> = (0..CLASSES)
-        .map(|c| ClassStats {
-            class: c,
-            block_size: class_size(c),
-            ..ClassStats::default()
-        })
-        .collect();
+    let mut s = Snapshot::default();
+    snapshot_into(&mut s);
+    s
+}
+
+/// Fill `s` with a snapshot of the whole allocator, reusing its class
+/// table: once `s` has held one snapshot this allocates nothing. Lock-free.
+///
+/// ```
+/// let mut s = alloc_core::snapshot();
+/// alloc_core::snapshot_into(&mut s); // refreshed in place
+/// assert_eq!(s.classes.len(), alloc_core::CLASSES);
+/// ```
+pub fn snapshot_into(s: &mut Snapshot) {
+    let classes = &mut s.classes;
+    classes.clear();
+    classes.extend((0..CLASSES).map(|c| ClassStats {
+        class: c,
+        block_size: class_size(c),
+        ..ClassStats::default()
+    }));
     for (c, cs) in classes.iter_mut().enumerate() {
         add_counts(&GLOBAL.frees_without_heap[c], cs);
         cs.returned_bytes = GLOBAL.returned_by_tag[c].get() as u64;
@@ -46,6 +63,8 @@ pub fn snapshot() -> Snapshot {
                 cs.slabs_released = cs
                     .slabs_released
                     .wrapping_add((*h).slabs_released[c].load(Relaxed));
+                cs.slabs_kept = cs.slabs_kept.wrapping_add((*h).slabs_kept[c].load(Relaxed));
+                cs.carved = cs.carved.wrapping_add((*h).carved[c].load(Relaxed));
             }
             h = (*h).all_next;
         }
@@ -60,6 +79,10 @@ pub fn snapshot() -> Snapshot {
             cs.live_requested_bytes = cs.live_rounded_bytes;
         }
         live += cs.live_requested_bytes;
+        let peak = &PEAK[cs.class];
+        cs.peak_live_bytes = peak
+            .fetch_max(cs.live_requested_bytes, Relaxed)
+            .max(cs.live_requested_bytes);
     }
     let large = LargeStats {
         allocs: GLOBAL.large_allocs.get() as u64,
@@ -69,7 +92,8 @@ pub fn snapshot() -> Snapshot {
         cached_bytes: GLOBAL.large_cached_bytes.get() as u64,
     };
     let (threads_live, heaps_abandoned) = heap_counts();
-    Snapshot {
+    let classes = core::mem::take(&mut s.classes);
+    *s = Snapshot {
         taken_at_ms: crate::os::now_ms(),
         live_bytes: live + large.live_bytes,
         mapped_bytes: (GLOBAL.mapped_bytes.get() + GLOBAL.meta_bytes.get()) as u64
@@ -82,7 +106,7 @@ pub fn snapshot() -> Snapshot {
         classes,
         large,
         reclaim: reclaim_stats(),
-    }
+    };
 }
 
 fn reclaim_stats() -> ReclaimStats {

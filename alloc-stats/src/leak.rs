@@ -1,25 +1,58 @@
-//! Leak risk from a bounded ring of recent snapshots.
+//! Leak risk from a [`History`] of snapshots.
 //!
-//! A class is suspect when its live bytes grew in most of the recent
-//! windows, by a meaningful amount; a class that freed nothing at all in
-//! that time scores a little higher than one that freed something. The
-//! ring holds at most [`LeakDetector::CAPACITY`] snapshots: no unbounded
-//! history.
+//! A leak is live memory that keeps growing, for a long time, and is still
+//! growing now. A cache filling up to its bound grows too, but stops; a
+//! working set being built grows too, but briefly, and is then freed; a
+//! steady workload with churn goes up and down. The model scores each
+//! class's live bytes over the history with four factors, each in [0, 1]:
+//!
+//! * **trend**: the Mann-Kendall statistic of the series (the sign of every
+//!   later-minus-earlier pair, normalised): random churn gives |Z| around 1,
+//!   a steady climb Z above 4. `trend = (Z - 1.5) / 2.5`, clamped.
+//! * **magnitude**: net growth over the window against the larger of
+//!   1 MiB and a tenth of the class's live bytes: small wobbles of big
+//!   classes are not leaks.
+//! * **persistence**: growth over the last 5 windows against the window's
+//!   average rate: a cache that levelled off scores 0 here within 5 windows.
+//! * **duration**: how long it has been growing: the windows since the
+//!   window's lowest point, less 5, over 15. Ten windows of growth score a
+//!   third here, so a working set built for ten seconds and then freed is
+//!   at most medium; twenty windows score fully.
+//!
+//! The score is their product; the level is low below 0.3, medium below
+//! 0.6, high below 0.85, critical above. The report names the classes, says
+//! in words what they did (growth, over how long, in how many windows,
+//! allocations against frees) and what to look at.
 
-use crate::{human_bytes, Snapshot};
-use std::collections::VecDeque;
+use crate::{human_bytes, History, Snapshot};
 use std::fmt;
 
-/// How worried to be: the level of [`LeakReport::score`] (`Low` below 0.4,
-/// `High` from 0.7).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// How worried to be: the level of [`LeakReport::score`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum LeakLevel {
-    /// Live memory is flat or oscillating.
+    /// Below 0.3: live memory is flat, oscillating, or levelled off.
     Low,
-    /// Live memory grew in many windows.
+    /// From 0.3: growth, but not yet steady, long or large enough.
     Medium,
-    /// Live memory grew in nearly every window, by a lot.
+    /// From 0.6: steady, significant growth that is still going on.
     High,
+    /// From 0.85: all of the above, strongly.
+    Critical,
+}
+
+impl LeakLevel {
+    /// The level of a score in [0, 1].
+    pub fn of(score: f64) -> LeakLevel {
+        if score >= 0.85 {
+            LeakLevel::Critical
+        } else if score >= 0.6 {
+            LeakLevel::High
+        } else if score >= 0.3 {
+            LeakLevel::Medium
+        } else {
+            LeakLevel::Low
+        }
+    }
 }
 
 /// One class behind the score, in [`LeakReport::suspects`].
@@ -37,30 +70,233 @@ pub struct Suspect {
     pub growing_windows: usize,
     /// Windows observed.
     pub windows: usize,
+    /// Milliseconds the window spans.
+    pub span_ms: u64,
+    /// Allocations and frees of the class over the window.
+    pub allocs: u64,
+    /// See `allocs`.
+    pub frees: u64,
+    /// The factors of the score: trend, magnitude, persistence, duration.
+    pub factors: [f64; 4],
 }
 
-/// The leak-risk verdict, from [`LeakDetector::report`]. `Display` prints
-/// it as a few lines of text.
+impl Suspect {
+    /// The class's name as the table prints it.
+    pub fn class_name(&self) -> String {
+        if self.block_size == 0 {
+            "large".to_string()
+        } else {
+            human_bytes(self.block_size as u64)
+        }
+    }
+
+    /// What the class did, in words a user can act on.
+    pub fn reason(&self) -> String {
+        let grew = self.live_to.saturating_sub(self.live_from);
+        let secs = self.span_ms as f64 / 1000.0;
+        let mut r = format!(
+            "class {} grew {} over {:.0} s ({} -> {}) in {} of {} windows",
+            self.class_name(),
+            human_bytes(grew),
+            secs,
+            human_bytes(self.live_from),
+            human_bytes(self.live_to),
+            self.growing_windows,
+            self.windows
+        );
+        if self.frees == 0 {
+            r.push_str(", and freed nothing");
+        } else {
+            let kept = self.allocs.saturating_sub(self.frees);
+            r.push_str(&format!(
+                ", allocating {} blocks and freeing {}: {} kept ({:.0}/s)",
+                self.allocs,
+                self.frees,
+                kept,
+                kept as f64 / secs.max(0.001)
+            ));
+        }
+        if self.factors[2] >= 0.8 {
+            r.push_str("; it is still growing");
+        }
+        r
+    }
+}
+
+/// The leak-risk verdict, from [`LeakDetector::report`] or [`assess`].
+/// `Display` prints it as a few lines of text.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LeakReport {
     /// Overall score in [0, 1]: the worst class's.
     pub score: f64,
     /// Level of the score.
     pub level: LeakLevel,
-    /// Classes with a score above 0.3, worst first.
+    /// Classes with a score from 0.1, worst first.
     pub suspects: Vec<Suspect>,
+    /// What to do about it.
+    pub recommendations: Vec<String>,
 }
 
-/// Keeps the recent snapshots and scores them.
-///
-/// Record a snapshot now and then (every few seconds in a service, e.g.
-/// `detector.record(pool_alloc::snapshot())`) and ask for a report:
+/// Score the snapshots of `history` (oldest first).
+pub fn assess(history: &History) -> LeakReport {
+    let snaps: Vec<&Snapshot> = history.iter().collect();
+    let mut suspects = Vec::new();
+    if snaps.len() >= 4 {
+        let ncls = snaps[snaps.len() - 1].classes.len();
+        for c in 0..ncls {
+            let series: Vec<Point> = snaps
+                .iter()
+                .map(|s| {
+                    s.classes.get(c).map_or(Point::at(s), |x| Point {
+                        t: s.taken_at_ms,
+                        live: x.live_requested_bytes,
+                        allocs: x.allocs,
+                        frees: x.frees,
+                    })
+                })
+                .collect();
+            if let Some(mut s) = score_series(&series) {
+                s.block_size = snaps[snaps.len() - 1].classes[c].block_size;
+                suspects.push(s);
+            }
+        }
+        let large: Vec<Point> = snaps
+            .iter()
+            .map(|s| Point {
+                t: s.taken_at_ms,
+                live: s.large.live_bytes,
+                allocs: s.large.allocs,
+                frees: s.large.frees,
+            })
+            .collect();
+        if let Some(s) = score_series(&large) {
+            suspects.push(s);
+        }
+    }
+    suspects.retain(|s| s.score >= 0.1);
+    suspects.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let score = suspects.first().map_or(0.0, |s| s.score);
+    let level = LeakLevel::of(score);
+    let mut recommendations = Vec::new();
+    if level >= LeakLevel::Medium {
+        let top = &suspects[0];
+        recommendations.push(format!(
+            "look for what allocates {} blocks and keeps them: a map or Vec that \
+             only grows, a cache without a bound, a channel nobody drains, Rc cycles",
+            top.class_name()
+        ));
+        recommendations.push(
+            "if it is a cache, give it a bound: the risk falls back to low \
+             within 5 windows once growth stops"
+                .to_string(),
+        );
+    }
+    LeakReport {
+        score,
+        level,
+        suspects,
+        recommendations,
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Point {
+    t: u64,
+    live: u64,
+    allocs: u64,
+    frees: u64,
+}
+
+impl Point {
+    fn at(s: &Snapshot) -> Point {
+        Point {
+            t: s.taken_at_ms,
+            live: 0,
+            allocs: 0,
+            frees: 0,
+        }
+    }
+}
+
+/// Windows of growth the model asks for before the duration factor is
+/// full: [`GROWTH_GRACE`] plus 15.
+pub const WINDOWS_FOR_HIGH: usize = GROWTH_GRACE + 15;
+/// Windows of growth that count for nothing.
+const GROWTH_GRACE: usize = 5;
+/// Recent windows that must still grow.
+const RECENT: usize = 5;
+
+/// The Mann-Kendall Z of `v` (0 for a flat or too short series).
+fn mann_kendall_z(v: &[u64]) -> f64 {
+    let n = v.len();
+    let mut s: i64 = 0;
+    for i in 0..n {
+        for j in i + 1..n {
+            s += (v[j] > v[i]) as i64 - (v[j] < v[i]) as i64;
+        }
+    }
+    let nf = n as f64;
+    let var = nf * (nf - 1.0) * (2.0 * nf + 5.0) / 18.0;
+    if var <= 0.0 || s == 0 {
+        return 0.0;
+    }
+    let s = s as f64;
+    (s - s.signum()) / var.sqrt()
+}
+
+/// Score one series (oldest first); None when it did not grow.
+fn score_series(p: &[Point]) -> Option<Suspect> {
+    let n = p.len();
+    let windows = n - 1;
+    let (from, to) = (p[0].live, p[windows].live);
+    if to <= from {
+        return None;
+    }
+    let live: Vec<u64> = p.iter().map(|x| x.live).collect();
+    let net = (to - from) as f64;
+    let z = mann_kendall_z(&live);
+    let trend = ((z - 1.5) / 2.5).clamp(0.0, 1.0);
+    let max_live = live.iter().copied().max().unwrap_or(0) as f64;
+    let magnitude = (net / (1024.0 * 1024.0f64).max(max_live / 10.0)).clamp(0.0, 1.0);
+    let r = RECENT.min(windows);
+    let recent = live[windows] as f64 - live[windows - r] as f64;
+    let persistence = (recent / (r as f64 * net / windows as f64)).clamp(0.0, 1.0);
+    // Growing since the window's lowest point (its last occurrence).
+    let low = live
+        .iter()
+        .enumerate()
+        .rev()
+        .min_by_key(|&(_, v)| *v)
+        .map_or(0, |(i, _)| i);
+    let growing_for = windows - low;
+    let duration = (growing_for.saturating_sub(GROWTH_GRACE) as f64
+        / (WINDOWS_FOR_HIGH - GROWTH_GRACE) as f64)
+        .clamp(0.0, 1.0);
+    let score = trend * magnitude * persistence * duration;
+    Some(Suspect {
+        block_size: 0,
+        score,
+        live_from: from,
+        live_to: to,
+        growing_windows: live.windows(2).filter(|w| w[1] > w[0]).count(),
+        windows,
+        span_ms: p[windows].t.saturating_sub(p[0].t),
+        allocs: p[windows].allocs.saturating_sub(p[0].allocs),
+        frees: p[windows].frees.saturating_sub(p[0].frees),
+        factors: [trend, magnitude, persistence, duration],
+    })
+}
+
+/// Keeps a [`History`] and scores it: record a snapshot now and then (every
+/// second or few in a service, e.g. `detector.record(pool_alloc::snapshot())`,
+/// or let `pool_alloc::Sampler` do it) and ask for a report.
 ///
 /// ```
 /// use alloc_stats::{ClassStats, LeakDetector, LeakLevel, Snapshot};
 ///
-/// // The 64-byte class grows by 200 KB between snapshots and frees nothing.
-/// let snap = |live: u64| Snapshot {
+/// // The 64-byte class grows by 200 KB a second and frees nothing.
+/// let snap = |t: u64, live: u64| Snapshot {
+///     taken_at_ms: t * 1000,
 ///     classes: vec![ClassStats {
 ///         block_size: 64,
 ///         live_requested_bytes: live,
@@ -69,110 +305,68 @@ pub struct LeakReport {
 ///     ..Default::default()
 /// };
 /// let mut detector = LeakDetector::new();
-/// for i in 0..12 {
-///     detector.record(snap(1_000_000 + i * 200_000));
+/// for t in 0..20 {
+///     detector.record(snap(t, 1_000_000 + t * 200_000));
 /// }
 /// let report = detector.report();
-/// assert_eq!(report.level, LeakLevel::High);
+/// assert!(report.level >= LeakLevel::High);
 /// assert_eq!(report.suspects[0].block_size, 64);
-/// println!("{report}"); // "leak risk: 1.00 (High)" and the class behind it
+/// println!("{report}"); // the score, the class, why, and what to look at
 ///
 /// // A class that goes up and down is no suspect.
 /// let mut detector = LeakDetector::new();
-/// for i in 0..12 {
-///     detector.record(snap(1_000_000 + (i % 2) * 50_000));
+/// for t in 0..20 {
+///     detector.record(snap(t, 1_000_000 + (t % 2) * 50_000));
 /// }
 /// assert_eq!(detector.report().level, LeakLevel::Low);
 /// ```
-#[derive(Default)]
+#[derive(Clone, Debug)]
 pub struct LeakDetector {
-    ring: VecDeque<Snapshot>,
+    history: History,
+}
+
+impl Default for LeakDetector {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl LeakDetector {
-    /// Snapshots kept.
-    pub const CAPACITY: usize = 16;
+    /// Snapshots kept by [`LeakDetector::new`].
+    pub const CAPACITY: usize = 32;
 
-    /// An empty detector.
+    /// A detector over the last [`Self::CAPACITY`] snapshots.
     pub fn new() -> Self {
-        Self::default()
+        Self::with_capacity(Self::CAPACITY)
     }
 
-    /// Add a snapshot (the oldest falls out past `CAPACITY`).
-    pub fn record(&mut self, s: Snapshot) {
-        if self.ring.len() == Self::CAPACITY {
-            self.ring.pop_front();
+    /// A detector over the last `capacity` snapshots.
+    pub fn with_capacity(capacity: usize) -> Self {
+        LeakDetector {
+            history: History::with_capacity(capacity),
         }
-        self.ring.push_back(s);
+    }
+
+    /// Add a snapshot (the oldest falls out when full).
+    pub fn record(&mut self, s: Snapshot) {
+        self.history.record(s);
+    }
+
+    /// Refill the oldest slot in place (no allocation once every slot was
+    /// used), e.g. `d.record_with(pool_alloc::snapshot_into)`.
+    pub fn record_with(&mut self, fill: impl FnOnce(&mut Snapshot)) {
+        self.history.record_with(fill);
+    }
+
+    /// The snapshots held.
+    pub fn history(&self) -> &History {
+        &self.history
     }
 
     /// Score the snapshots held.
     pub fn report(&self) -> LeakReport {
-        let mut suspects = Vec::new();
-        if self.ring.len() >= 3 {
-            let first = &self.ring[0];
-            let ncls = first.classes.len();
-            let series = |f: &dyn Fn(&Snapshot) -> (u64, u64)| -> Option<Suspect> {
-                let vals: Vec<(u64, u64)> = self.ring.iter().map(f).collect();
-                score_series(&vals)
-            };
-            for c in 0..ncls {
-                let bs = first.classes[c].block_size;
-                if let Some(mut s) = series(&|s: &Snapshot| {
-                    s.classes
-                        .get(c)
-                        .map_or((0, 0), |x| (x.live_requested_bytes, x.frees))
-                }) {
-                    s.block_size = bs;
-                    suspects.push(s);
-                }
-            }
-            if let Some(s) = series(&|s: &Snapshot| (s.large.live_bytes, s.large.frees)) {
-                suspects.push(s);
-            }
-        }
-        suspects.retain(|s| s.score > 0.3);
-        suspects.sort_by(|a, b| b.score.total_cmp(&a.score));
-        let score = suspects.first().map_or(0.0, |s| s.score);
-        let level = if score >= 0.7 {
-            LeakLevel::High
-        } else if score >= 0.4 {
-            LeakLevel::Medium
-        } else {
-            LeakLevel::Low
-        };
-        LeakReport {
-            score,
-            level,
-            suspects,
-        }
+        assess(&self.history)
     }
-}
-
-/// Score one class from (live bytes, frees) per snapshot.
-fn score_series(vals: &[(u64, u64)]) -> Option<Suspect> {
-    let windows = vals.len() - 1;
-    let (from, to) = (vals[0].0, vals[windows].0);
-    let growing = vals.windows(2).filter(|w| w[1].0 > w[0].0).count();
-    // Growth below 64 KiB, or below 10 % of where it started, is noise.
-    if to <= from || to - from < 64 << 10 || (to - from) * 10 < from {
-        return None;
-    }
-    let steadiness = growing as f64 / windows as f64;
-    // NB: any free at all in the window lowers the score by 15 %; how many
-    // frees, and whether they match the growth, is not looked at.
-    let frees = vals[windows].1.saturating_sub(vals[0].1);
-    let magnitude = ((to - from) as f64 / (from.max(1) as f64)).min(1.0);
-    let churn_discount = if frees > 0 { 0.85 } else { 1.0 };
-    let score = (steadiness * (0.6 + 0.4 * magnitude) * churn_discount).clamp(0.0, 1.0);
-    Some(Suspect {
-        block_size: 0,
-        score,
-        live_from: from,
-        live_to: to,
-        growing_windows: growing,
-        windows,
-    })
 }
 
 impl fmt::Display for LeakReport {
@@ -181,21 +375,11 @@ impl fmt::Display for LeakReport {
         if self.suspects.is_empty() {
             return write!(f, "  no class grew steadily in the recent windows");
         }
-        for s in &self.suspects {
-            let name = if s.block_size == 0 {
-                "large".to_string()
-            } else {
-                human_bytes(s.block_size as u64)
-            };
-            writeln!(
-                f,
-                "  class {name}: score {:.2}: live bytes grew {} -> {} in {} of {} windows",
-                s.score,
-                human_bytes(s.live_from),
-                human_bytes(s.live_to),
-                s.growing_windows,
-                s.windows
-            )?;
+        for s in self.suspects.iter().take(5) {
+            writeln!(f, "  {:.2}  {}", s.score, s.reason())?;
+        }
+        for r in &self.recommendations {
+            writeln!(f, "  -> {r}")?;
         }
         Ok(())
     }
@@ -203,50 +387,155 @@ impl fmt::Display for LeakReport {
 
 #[cfg(test)]
 mod tests {
+    //! The model on simulated workloads: one snapshot per simulated second,
+    //! a churning background of classes, and the class under test.
     use super::*;
     use crate::ClassStats;
 
-    fn snap(live: u64, frees: u64) -> Snapshot {
-        Snapshot {
-            classes: vec![ClassStats {
-                block_size: 64,
-                live_requested_bytes: live,
-                frees,
+    const MIB: f64 = 1024.0 * 1024.0;
+
+    struct Rng(u64);
+    impl Rng {
+        fn unit(&mut self) -> f64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
+    /// A simulated process: 8 churning classes around steady levels, and
+    /// class 9 whose live bytes follow `target(second)`.
+    struct Sim {
+        rng: Rng,
+        t: u64,
+        classes: Vec<ClassStats>,
+    }
+
+    impl Sim {
+        fn new(seed: u64) -> Self {
+            let classes = (0..10)
+                .map(|c| ClassStats {
+                    class: c,
+                    block_size: 16 << c,
+                    ..Default::default()
+                })
+                .collect();
+            Sim {
+                rng: Rng(seed | 1),
+                t: 0,
+                classes,
+            }
+        }
+
+        /// One second: churn everywhere (about 8 MiB live per class,
+        /// +-3 %), and class 9 moved to `target` bytes.
+        fn second(&mut self, target: f64) -> Snapshot {
+            self.t += 1;
+            for c in 0..9 {
+                let k = &mut self.classes[c];
+                let level = 8.0 * MIB * (1.0 + 0.03 * (2.0 * self.rng.unit() - 1.0));
+                let blocks = 1000 + (self.rng.unit() * 1000.0) as u64;
+                k.allocs += blocks;
+                k.frees += blocks;
+                k.live_requested_bytes = level as u64;
+            }
+            let k = &mut self.classes[9];
+            let churn = 2000;
+            let now = k.live_requested_bytes as f64;
+            let noise = 64.0 * 1024.0 * (2.0 * self.rng.unit() - 1.0);
+            let next = (target + noise).max(0.0);
+            let delta_blocks = ((next - now) / k.block_size as f64) as i64;
+            k.allocs += churn + delta_blocks.max(0) as u64;
+            k.frees += churn + (-delta_blocks).max(0) as u64;
+            k.live_requested_bytes = next as u64;
+            Snapshot {
+                taken_at_ms: self.t * 1000,
+                classes: self.classes.clone(),
                 ..Default::default()
-            }],
-            ..Default::default()
+            }
         }
     }
 
     #[test]
-    fn rises_on_steady_growth() {
+    fn a_leak_inside_churn_reaches_high_within_30_seconds_and_names_its_class() {
+        let mut sim = Sim::new(7);
         let mut d = LeakDetector::new();
-        for i in 0..12u64 {
-            d.record(snap(1_000_000 + i * 200_000, 5));
+        let mut reached = None;
+        for s in 0..30u64 {
+            // 1 MiB/s on top of 4 MiB.
+            d.record(sim.second(4.0 * MIB + s as f64 * MIB));
+            if d.report().level >= LeakLevel::High {
+                reached = Some(s);
+                break;
+            }
         }
         let r = d.report();
-        assert_eq!(r.level, LeakLevel::High, "{r}");
-        assert_eq!(r.suspects[0].block_size, 64);
+        assert!(reached.is_some(), "high within 30 s: {r}");
+        assert_eq!(r.suspects[0].block_size, 16 << 9, "{r}");
+        assert!(r.to_string().contains("still growing"), "{r}");
+        assert!(!r.recommendations.is_empty());
     }
 
     #[test]
-    fn stays_low_on_churn() {
+    fn steady_churn_for_ten_minutes_stays_low() {
+        let mut sim = Sim::new(11);
         let mut d = LeakDetector::new();
-        for i in 0..12u64 {
-            let wobble = if i % 2 == 0 { 0 } else { 50_000 };
-            d.record(snap(1_000_000 + wobble, i * 10_000));
+        for _ in 0..600 {
+            d.record(sim.second(6.0 * MIB));
+            let r = d.report();
+            assert_eq!(r.level, LeakLevel::Low, "{r}");
         }
-        let r = d.report();
-        assert_eq!(r.level, LeakLevel::Low, "{r}");
-        assert!(r.suspects.is_empty());
     }
 
     #[test]
-    fn ring_is_bounded() {
+    fn a_cache_that_levels_off_is_back_to_low_within_5_windows() {
+        let mut sim = Sim::new(13);
         let mut d = LeakDetector::new();
-        for i in 0..100 {
-            d.record(snap(i, 0));
+        // Fills from 0 to 60 MiB over 60 s, then holds.
+        for s in 0..60u64 {
+            d.record(sim.second(s as f64 * MIB));
         }
-        assert_eq!(d.ring.len(), LeakDetector::CAPACITY);
+        for w in 1..=5 {
+            d.record(sim.second(60.0 * MIB));
+            if w == 5 {
+                let r = d.report();
+                assert_eq!(
+                    r.level,
+                    LeakLevel::Low,
+                    "5 windows after levelling off: {r}"
+                );
+            }
+        }
+        for _ in 0..60 {
+            d.record(sim.second(60.0 * MIB));
+            assert_eq!(d.report().level, LeakLevel::Low);
+        }
+    }
+
+    #[test]
+    fn growing_then_freeing_everything_never_goes_above_medium() {
+        let mut sim = Sim::new(17);
+        let mut d = LeakDetector::new();
+        // Steady, then a working set built over 10 s, then all freed.
+        let plan = (0..30)
+            .map(|_| 2.0 * MIB)
+            .chain((1..=10).map(|s| 2.0 * MIB + s as f64 * 3.0 * MIB))
+            .chain((0..40).map(|_| 0.0));
+        for target in plan {
+            d.record(sim.second(target));
+            let r = d.report();
+            assert!(r.level <= LeakLevel::Medium, "{r}");
+        }
+    }
+
+    #[test]
+    fn the_history_is_bounded() {
+        let mut d = LeakDetector::with_capacity(8);
+        let mut sim = Sim::new(3);
+        for _ in 0..100 {
+            d.record(sim.second(MIB));
+        }
+        assert_eq!(d.history().len(), 8);
     }
 }

@@ -25,13 +25,15 @@
 #![warn(missing_docs)]
 
 mod counting;
+mod history;
 mod leak;
 mod report;
 mod sync;
 pub use report::human_bytes;
 
 pub use counting::{Counting, CountingStats};
-pub use leak::{LeakDetector, LeakLevel, LeakReport, Suspect};
+pub use history::History;
+pub use leak::{assess, LeakDetector, LeakLevel, LeakReport, Suspect, WINDOWS_FOR_HIGH};
 
 /// Figures for one size class.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -58,6 +60,25 @@ pub struct ClassStats {
     /// Bytes given back to the OS so far from memory this class's slabs
     /// last held.
     pub returned_bytes: u64,
+    /// Empty slabs kept for reuse now.
+    pub slabs_kept: u64,
+    /// Blocks carved fresh from slab memory so far; every other
+    /// allocation reused a freed block (see [`ClassStats::reuse_rate`]).
+    pub carved: u64,
+    /// The highest live requested bytes any snapshot has seen.
+    pub peak_live_bytes: u64,
+}
+
+impl ClassStats {
+    /// Share of allocations served by reusing a freed block rather than
+    /// carving fresh memory (0 when nothing was allocated).
+    pub fn reuse_rate(&self) -> f64 {
+        if self.allocs == 0 {
+            0.0
+        } else {
+            1.0 - (self.carved.min(self.allocs) as f64 / self.allocs as f64)
+        }
+    }
 }
 
 /// Figures for blocks mapped directly (above the pooled band).

@@ -30,13 +30,21 @@ impl fmt::Display for Snapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{:>10} {:>11} {:>11} {:>9} {:>10} {:>10} {:>6} {:>10}",
-            "class", "allocs", "frees", "live", "live req", "live held", "slabs", "returned"
+            "{:>10} {:>11} {:>11} {:>9} {:>10} {:>10} {:>6} {:>6} {:>10}",
+            "class",
+            "allocs",
+            "frees",
+            "live",
+            "live req",
+            "live held",
+            "slabs",
+            "reuse",
+            "returned"
         )?;
         for c in self.classes.iter().filter(|c| c.allocs > 0) {
             writeln!(
                 f,
-                "{:>10} {:>11} {:>11} {:>9} {:>10} {:>10} {:>6} {:>10}",
+                "{:>10} {:>11} {:>11} {:>9} {:>10} {:>10} {:>6} {:>5.1}% {:>10}",
                 human_bytes(c.block_size as u64),
                 c.allocs,
                 c.frees,
@@ -44,6 +52,7 @@ impl fmt::Display for Snapshot {
                 human_bytes(c.live_requested_bytes),
                 human_bytes(c.live_rounded_bytes),
                 c.slabs,
+                c.reuse_rate() * 100.0,
                 human_bytes(c.returned_bytes)
             )?;
         }
@@ -133,7 +142,8 @@ impl Snapshot {
                 s,
                 "{{\"class\":{},\"block_size\":{},\"allocs\":{},\"frees\":{},\"live_blocks\":{},\
                  \"live_requested_bytes\":{},\"live_rounded_bytes\":{},\"slabs\":{},\
-                 \"slabs_released\":{},\"returned_bytes\":{}}}",
+                 \"slabs_released\":{},\"returned_bytes\":{},\"slabs_kept\":{},\"carved\":{},\
+                 \"peak_live_bytes\":{},\"reuse_rate\":{:.4}}}",
                 c.class,
                 c.block_size,
                 c.allocs,
@@ -143,7 +153,11 @@ impl Snapshot {
                 c.live_rounded_bytes,
                 c.slabs,
                 c.slabs_released,
-                c.returned_bytes
+                c.returned_bytes,
+                c.slabs_kept,
+                c.carved,
+                c.peak_live_bytes,
+                c.reuse_rate()
             );
         }
         let r = &self.reclaim;
@@ -165,9 +179,10 @@ impl Snapshot {
         s
     }
 
-    /// The snapshot in the Prometheus text exposition format: gauges
-    /// `pool_alloc_*` for the totals, and per-class series labelled
-    /// `block_size` for the classes in use.
+    /// The snapshot in the Prometheus text exposition format: `pool_alloc_*`
+    /// for the totals, and per-class series labelled `class` (the block size
+    /// in bytes) for the classes in use; `_total` series are counters, the
+    /// rest gauges.
     pub fn to_prometheus(&self) -> String {
         let mut s = String::with_capacity(2048);
         let gauges: [(&str, &str, u64); 6] = [
@@ -203,10 +218,30 @@ impl Snapshot {
             ),
         ];
         for (name, help, v) in gauges {
-            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+            let kind = if name.ends_with("_total") {
+                "counter"
+            } else {
+                "gauge"
+            };
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
         }
         type Field = fn(&crate::ClassStats) -> u64;
-        let per_class: [(&str, &str, Field); 6] = [
+        let per_class: [(&str, &str, Field); 9] = [
+            (
+                "pool_alloc_class_carved_total",
+                "Blocks carved fresh per size class (the other allocations reused a block)",
+                |c| c.carved,
+            ),
+            (
+                "pool_alloc_class_peak_live_bytes",
+                "Highest live requested bytes a snapshot saw, per size class",
+                |c| c.peak_live_bytes,
+            ),
+            (
+                "pool_alloc_class_slabs_kept",
+                "Empty slabs kept for reuse per size class",
+                |c| c.slabs_kept,
+            ),
             (
                 "pool_alloc_class_slabs_released_total",
                 "Slabs released per size class (their memory made idle)",
@@ -246,7 +281,7 @@ impl Snapshot {
             };
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
             for c in self.classes.iter().filter(|c| c.allocs > 0) {
-                let _ = writeln!(s, "{name}{{block_size=\"{}\"}} {}", c.block_size, get(c));
+                let _ = writeln!(s, "{name}{{class=\"{}\"}} {}", c.block_size, get(c));
             }
         }
         let r = &self.reclaim;

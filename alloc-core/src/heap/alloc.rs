@@ -11,8 +11,9 @@
 use super::exit::{heap_acquire, sweep_abandoned};
 use super::free::process_delayed;
 use super::reclaim::{reclaim_for_limit, reclaim_other_heaps, release_kept_slabs};
-use super::{count_slab, current_heap, empty_slab, owner_tag, queue, Heap};
+use super::{count_slab, current_heap, empty_slab, owner_tag, queue, unkeep, Heap};
 use crate::config::{self, Config};
+use crate::counters::bump;
 use crate::segment::{CALLS_PER_PASS, SEG_SIZE};
 use crate::slab::{self, Slab, FLAG_FULL};
 use crate::sync::Ordering;
@@ -205,7 +206,7 @@ unsafe fn take_from(heap: *mut Heap, slab: *mut Slab, c: usize, req: usize) -> *
     // a block.
     unsafe {
         queue::move_front(heap, slab);
-        (*slab).idle_since = 0;
+        unkeep(heap, slab);
         let b = (*slab).free;
         (*slab).free = (*b).next;
         (*slab).used += 1;
@@ -226,9 +227,11 @@ unsafe fn take_fresh(heap: *mut Heap, slab: *mut Slab, c: usize, req: usize) -> 
     // empty).
     unsafe {
         queue::move_front(heap, slab);
-        (*slab).idle_since = 0;
+        unkeep(heap, slab);
         let fresh = (*slab).fresh;
+        let before = (*slab).reserved;
         let direct = slab::extend(slab);
+        bump(&(*heap).carved[c], u64::from((*slab).reserved - before));
         if !direct.is_null() {
             (*slab).used += 1;
             (*heap).counters[c].on_alloc(req);

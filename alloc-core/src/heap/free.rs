@@ -10,7 +10,7 @@
 //! * `slab_emptied`: an emptied slab is kept for reuse (a few per class) or
 //!   its slices go back to the heap's segments.
 
-use super::{count_slab, current_heap, owner_tag, queue, Heap};
+use super::{count_slab, current_heap, owner_tag, queue, unkeep, Heap};
 use crate::counters::{bump, GLOBAL};
 use crate::remote::{Block, Pushed};
 use crate::segment::Reclaimed;
@@ -115,6 +115,7 @@ unsafe fn slab_emptied(heap: *mut Heap, slab: *mut Slab) {
             }
             if queue::empty_slabs_below(heap, c, slab, KEEP_EMPTY_SLABS) {
                 (*slab).idle_since = os::now_ms();
+                bump(&(*heap).slabs_kept[c], 1);
                 queue::remove(heap, slab);
                 queue::push_back(heap, slab);
                 return;
@@ -146,6 +147,7 @@ pub(super) unsafe fn release_slab(
     // slab's remote-free word quiet before its slices are reused. The set
     // is changed only under its lock.
     unsafe {
+        unkeep(heap, slab);
         (*slab).thread_free.clear_delayed();
         count_slab(heap, (*slab).class as usize, u64::MAX);
         bump(&(*heap).slabs_released[(*slab).class as usize], 1);

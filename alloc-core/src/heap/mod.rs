@@ -51,6 +51,11 @@ pub(crate) struct Heap {
     /// Per class slabs released to the segments so far (their slices
     /// became idle memory); written by the holder only.
     pub(crate) slabs_released: [AtomicU64; CLASSES],
+    /// Per class empty slabs kept in the queue for reuse; holder only.
+    pub(crate) slabs_kept: [AtomicU64; CLASSES],
+    /// Per class blocks carved fresh from a slab (the rest of the
+    /// allocations reused a freed block); holder only.
+    pub(crate) carved: [AtomicU64; CLASSES],
     /// The segments this heap owns. Changed only by whoever holds
     /// `set_lock` (the heap's thread on slow paths, or the reclaimer).
     pub(crate) segments: SegmentSet,
@@ -184,6 +189,21 @@ pub(crate) fn note_resize(c: usize, old: usize, new: usize) {
         // SAFETY: our own heap; its counters are written by this thread only.
         unsafe {
             (*heap).counters[c].on_resize(old, new);
+        }
+    }
+}
+
+/// `slab`, empty and kept (its `idle_since` set), is taken for use or
+/// released: it is no longer counted as kept.
+///
+/// # Safety
+/// * The caller holds `heap`, which owns `slab`.
+unsafe fn unkeep(heap: *mut Heap, slab: *mut Slab) {
+    // SAFETY: caller contract: owner-only fields and counters.
+    unsafe {
+        if (*slab).idle_since != 0 {
+            (*slab).idle_since = 0;
+            bump(&(*heap).slabs_kept[(*slab).class as usize], u64::MAX);
         }
     }
 }
