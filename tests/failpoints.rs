@@ -164,10 +164,12 @@ fn live_counts() -> (u64, u64) {
 
 #[test]
 fn op_sequences_survive_failing_system_calls() {
-    let _g = SERIAL.lock().unwrap();
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let before = live_counts();
     let failed_before = failpoints::failed();
-    failpoints::set(6, 0xFA11);
+    // Empty the caches first, so the sequences need new mappings.
+    A.reclaim(ReclaimLevel::Emergency);
+    failpoints::set(4, 0xFA11);
     let mut nulls = 0;
     for seed in 1..=12u64 {
         nulls += run_sequence(seed * 7919, 400).0;
@@ -192,9 +194,10 @@ fn op_sequences_survive_failing_system_calls() {
 
 #[test]
 fn threads_survive_failing_system_calls() {
-    let _g = SERIAL.lock().unwrap();
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let before = live_counts();
-    failpoints::set(8, 0xBEEF);
+    A.reclaim(ReclaimLevel::Emergency);
+    failpoints::set(6, 0xBEEF);
     let handles: Vec<_> = (0..4u64)
         .map(|t| std::thread::spawn(move || run_sequence(1000 + t, 300)))
         .collect();

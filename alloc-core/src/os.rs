@@ -180,6 +180,9 @@ fn map_at_hint(size: usize, align: usize) -> *mut u8 {
 /// (a power of two, at least a page): at the aligned hint if the kernel
 /// grants it, else over-map and trim both ends.
 pub(crate) fn map_aligned(size: usize, align: usize) -> *mut u8 {
+    if failpoints::hit() {
+        return ptr::null_mut();
+    }
     let p = map_at_hint(size, align);
     if !p.is_null() {
         return p;
