@@ -144,3 +144,129 @@ pub use alloc_stats::Snapshot;
 /// `mmap`, `mremap` and `madvise` calls fail at random.
 #[cfg(feature = "failpoints")]
 pub use alloc_core::failpoints;
+
+/// Test support for programs that use the allocator: measure what a piece
+/// of code allocates, and assert that an operation does not leak.
+pub mod testing {
+    use alloc_stats::Snapshot;
+
+    /// What changed between two points, process-wide (every thread's
+    /// allocations count, so measure on a quiet process).
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct Change {
+        /// Allocations made (small, pooled and large).
+        pub allocs: u64,
+        /// Frees made.
+        pub frees: u64,
+        /// Live requested bytes now minus at the start (negative: freed).
+        pub live_bytes: i64,
+    }
+
+    /// A measuring point: [`Region::change`] says what happened since.
+    ///
+    /// ```
+    /// #[global_allocator]
+    /// static GLOBAL: pool_alloc::PoolAlloc = pool_alloc::PoolAlloc::new();
+    ///
+    /// fn main() {
+    ///     let mut r = pool_alloc::testing::Region::new();
+    ///     let v: Vec<Vec<u8>> = (0..10).map(|_| vec![0u8; 1000]).collect();
+    ///     let c = r.change();
+    ///     assert!(c.allocs >= 11 && c.live_bytes >= 10_000);
+    ///     drop(v);
+    /// }
+    /// ```
+    pub struct Region {
+        start: Snapshot,
+        now: Snapshot,
+    }
+
+    fn totals(s: &Snapshot) -> (u64, u64) {
+        let allocs = s.classes.iter().map(|c| c.allocs).sum::<u64>() + s.large.allocs;
+        let frees = s.classes.iter().map(|c| c.frees).sum::<u64>() + s.large.frees;
+        (allocs, frees)
+    }
+
+    impl Region {
+        /// Start measuring now. Both snapshots are made first and then
+        /// refilled in place, so measuring allocates nothing itself.
+        pub fn new() -> Region {
+            let mut r = Region {
+                start: crate::snapshot(),
+                now: crate::snapshot(),
+            };
+            crate::snapshot_into(&mut r.start);
+            r
+        }
+
+        /// What changed since [`Region::new`].
+        pub fn change(&mut self) -> Change {
+            crate::snapshot_into(&mut self.now);
+            let (a0, f0) = totals(&self.start);
+            let (a1, f1) = totals(&self.now);
+            Change {
+                allocs: a1.saturating_sub(a0),
+                frees: f1.saturating_sub(f0),
+                live_bytes: self.now.live_bytes as i64 - self.start.live_bytes as i64,
+            }
+        }
+    }
+
+    impl Default for Region {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    /// Run `op` `warmup` times, then `iterations` more times, and panic if
+    /// live memory grew by more than `slack` bytes over the measured
+    /// iterations, naming the size class that grew the most.
+    ///
+    /// ```
+    /// #[global_allocator]
+    /// static GLOBAL: pool_alloc::PoolAlloc = pool_alloc::PoolAlloc::new();
+    ///
+    /// fn main() {
+    ///     let mut cache = std::collections::HashMap::new();
+    ///     // A bounded cache: no leak.
+    ///     pool_alloc::testing::assert_no_leak(100, 1000, 4096, || {
+    ///         cache.insert(cache.len() % 50, vec![0u8; 64]);
+    ///     });
+    /// }
+    /// ```
+    #[track_caller]
+    pub fn assert_no_leak(warmup: usize, iterations: usize, slack: u64, mut op: impl FnMut()) {
+        for _ in 0..warmup {
+            op();
+        }
+        // Both snapshots are made before measuring and refilled in place:
+        // measuring allocates nothing itself.
+        let mut before = crate::snapshot();
+        let mut after = crate::snapshot();
+        crate::snapshot_into(&mut before);
+        for _ in 0..iterations {
+            op();
+        }
+        crate::snapshot_into(&mut after);
+        let grew = after.live_bytes as i64 - before.live_bytes as i64;
+        if grew > slack as i64 {
+            let worst = before
+                .classes
+                .iter()
+                .zip(&after.classes)
+                .max_by_key(|(b, a)| a.live_requested_bytes as i64 - b.live_requested_bytes as i64)
+                .map(|(b, a)| {
+                    format!(
+                        "class {} grew {} bytes",
+                        alloc_stats::human_bytes(a.block_size as u64),
+                        a.live_requested_bytes as i64 - b.live_requested_bytes as i64
+                    )
+                })
+                .unwrap_or_default();
+            panic!(
+                "live memory grew by {grew} bytes over {iterations} iterations \
+                 (more than {slack}); {worst}"
+            );
+        }
+    }
+}

@@ -123,3 +123,26 @@ fn stats_snapshot_sees_the_work() {
         "live bytes fall back after the drop: {left} bytes above where they started"
     );
 }
+
+#[test]
+fn the_leak_assertion_catches_a_leak_and_passes_a_bounded_cache() {
+    let _g = serial();
+    let mut bounded = std::collections::HashMap::new();
+    pool_alloc::testing::assert_no_leak(200, 2000, 4096, || {
+        bounded.insert(bounded.len() % 100, vec![0u8; 200]);
+    });
+    let mut leaky: Vec<Vec<u8>> = Vec::new();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        pool_alloc::testing::assert_no_leak(10, 2000, 4096, || leaky.push(vec![0u8; 200]));
+    }));
+    let msg = *caught
+        .expect_err("the leak is caught")
+        .downcast::<String>()
+        .unwrap();
+    assert!(msg.contains("class 224 B"), "{msg}");
+    let mut region = pool_alloc::testing::Region::new();
+    let v: Vec<Vec<u8>> = (0..10).map(|_| vec![1u8; 1000]).collect();
+    let c = region.change();
+    assert!(c.allocs >= 11 && c.live_bytes >= 10_000, "{c:?}");
+    drop(v);
+}
