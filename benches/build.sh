@@ -51,7 +51,7 @@ build() { # build NAME FEATURE-ARGS...
 }
 
 build bench-inproc || build bench-inproc --no-default-features --features mimalloc,jemalloc \
-    || build bench-inproc --no-default-features || exit 1
+    || build bench-inproc --no-default-features --features ours-stats || exit 1
 build bench-inproc-v2 --no-default-features --features mimalloc-v2
 for peer in system mimalloc-v3 mimalloc-v2 jemalloc rpmalloc ours; do
     feature=global-${peer%-v3}

@@ -219,7 +219,7 @@ impl Point {
 }
 
 /// Windows of growth the model asks for before the duration factor is
-/// full: [`GROWTH_GRACE`] plus 15.
+/// full: a grace of 5 windows plus 15.
 pub const WINDOWS_FOR_HIGH: usize = GROWTH_GRACE + 15;
 /// Windows of growth that count for nothing.
 const GROWTH_GRACE: usize = 5;

@@ -3,17 +3,24 @@
 use pool_alloc_bench::driver;
 
 // The installed allocator; `peers::installed_name` mirrors this precedence.
-#[cfg(feature = "global-ours")]
+#[cfg(any(feature = "global-ours", feature = "global-ours-nostats"))]
 #[global_allocator]
 static GLOBAL: pool_alloc::PoolAlloc = pool_alloc::PoolAlloc::new();
 
-#[cfg(all(feature = "global-jemalloc", not(feature = "global-ours")))]
+#[cfg(all(
+    feature = "global-jemalloc",
+    not(any(feature = "global-ours", feature = "global-ours-nostats"))
+))]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[cfg(all(
     any(feature = "global-mimalloc", feature = "global-mimalloc-v2"),
-    not(any(feature = "global-ours", feature = "global-jemalloc"))
+    not(any(
+        feature = "global-ours",
+        feature = "global-ours-nostats",
+        feature = "global-jemalloc"
+    ))
 ))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -22,6 +29,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
     feature = "global-rpmalloc",
     not(any(
         feature = "global-ours",
+        feature = "global-ours-nostats",
         feature = "global-jemalloc",
         feature = "global-mimalloc",
         feature = "global-mimalloc-v2"
@@ -39,7 +47,7 @@ fn main() {
     let args = driver::Args::parse(rest);
     // Ours with its background reclaimer on (the burst figure "with the
     // reclaimer"): POOL_ALLOC_BENCH_RECLAIMER=1.
-    #[cfg(feature = "global-ours")]
+    #[cfg(any(feature = "global-ours", feature = "global-ours-nostats"))]
     let _reclaimer = std::env::var_os("POOL_ALLOC_BENCH_RECLAIMER")
         .filter(|v| v == "1")
         .map(|_| pool_alloc::Reclaimer::start());

@@ -99,6 +99,7 @@ pub fn run<A: GlobalAlloc + Sync>(
             Ok(threads(a, p, n))
         }
         "churn" => Ok(churn(a, p)),
+        "snapshot" => Ok(snapshot_latency(a, p)),
         w if w.starts_with("mtmixed-") => {
             let kib: usize = w["mtmixed-".len()..]
                 .parse()
@@ -548,6 +549,44 @@ fn threads_band<A: GlobalAlloc + Sync, const MIXED: bool>(
     vec![
         m("ops_per_s_per_thread", per_s(p.ops, d)),
         m("ops_per_s", per_s(p.ops * n as u64, d)),
+    ]
+}
+
+/// `snapshot`: `p.threads` threads churn small blocks on `a` while this
+/// thread takes `p.ops` full snapshots of pool-alloc (refilled in place),
+/// each timed into an HDR histogram. Meaningful with `--peers ours`.
+pub fn snapshot_latency<A: GlobalAlloc + Sync>(a: &A, p: &Params) -> Metrics {
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let started = Barrier::new(p.threads.max(1) + 1);
+    let mut h =
+        Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).expect("histogram bounds");
+    thread::scope(|s| {
+        for i in 0..p.threads.max(1) {
+            let (stop, started) = (&stop, &started);
+            s.spawn(move || {
+                let mut c = Churn::<A>::new(a, p.seed + i as u64, p.ws, Band::Small);
+                started.wait();
+                while !stop.load(Ordering::Relaxed) {
+                    for _ in 0..256 {
+                        c.step();
+                    }
+                }
+            });
+        }
+        started.wait();
+        let mut snap = pool_alloc::snapshot();
+        for _ in 0..p.ops {
+            let t = Instant::now();
+            pool_alloc::snapshot_into(&mut snap);
+            h.saturating_record(t.elapsed().as_nanos() as u64);
+            black_box(&snap);
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    vec![
+        m("p50_us", h.value_at_quantile(0.5) as f64 / 1000.0),
+        m("p99_us", h.value_at_quantile(0.99) as f64 / 1000.0),
+        m("max_us", h.max() as f64 / 1000.0),
     ]
 }
 
