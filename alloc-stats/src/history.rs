@@ -26,6 +26,7 @@ use crate::Snapshot;
 /// assert_eq!(h.latest().unwrap().live_bytes, 4);
 /// ```
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct History {
     slots: Vec<Snapshot>,
     /// Index of the oldest snapshot.

@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 mod counting;
+mod fields;
 mod history;
 mod leak;
 mod report;
@@ -32,41 +33,32 @@ mod sync;
 pub use report::human_bytes;
 
 pub use counting::{Counting, CountingStats};
+use fields::stat_struct;
+pub use fields::{Field, Figure, Kind};
 pub use history::History;
 pub use leak::{assess, LeakDetector, LeakLevel, LeakReport, Suspect, WINDOWS_FOR_HIGH};
 
-/// Figures for one size class.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ClassStats {
-    /// Index of the class.
-    pub class: usize,
-    /// Block size of the class in bytes.
-    pub block_size: usize,
-    /// Allocations served so far.
-    pub allocs: u64,
-    /// Frees so far.
-    pub frees: u64,
-    /// Blocks live now (allocs - frees).
-    pub live_blocks: u64,
-    /// Bytes the program asked for, live now.
-    pub live_requested_bytes: u64,
-    /// Bytes the live blocks occupy (live blocks x block size).
-    pub live_rounded_bytes: u64,
-    /// Slabs of this class in use.
-    pub slabs: u64,
-    /// Slabs of this class released so far (emptied, their memory made
-    /// idle for any class to reuse or for reclaim to give back).
-    pub slabs_released: u64,
-    /// Bytes given back to the OS so far from memory this class's slabs
-    /// last held.
-    pub returned_bytes: u64,
-    /// Empty slabs kept for reuse now.
-    pub slabs_kept: u64,
-    /// Blocks carved fresh from slab memory so far; every other
-    /// allocation reused a freed block (see [`ClassStats::reuse_rate`]).
-    pub carved: u64,
-    /// The highest live requested bytes any snapshot has seen.
-    pub peak_live_bytes: u64,
+stat_struct! {
+    /// Figures for one size class. The list of figures is written once
+    /// (`fields.rs`): struct, merge, JSON and Prometheus come from it.
+    #[derive(Clone, Debug, Default, PartialEq, Eq)]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+    pub struct ClassStats {
+        (class: usize, Label, "", "Index of the class."),
+        (block_size: usize, Label, "bytes", "Block size of the class in bytes."),
+        (allocs: u64, Counter, "", "Allocations served so far."),
+        (frees: u64, Counter, "", "Frees so far."),
+        (live_blocks: u64, Gauge, "blocks", "Blocks live now (allocs - frees)."),
+        (live_requested_bytes: u64, Gauge, "bytes", "Bytes the program asked for, live now."),
+        (live_rounded_bytes: u64, Gauge, "bytes", "Bytes the live blocks occupy (live blocks x block size)."),
+        (peak_live_bytes: u64, Peak, "bytes", "The highest live requested bytes any snapshot has seen."),
+        (carved: u64, Counter, "blocks", "Blocks carved fresh from slab memory so far; every other allocation reused a freed block (see `ClassStats::reuse_rate`)."),
+        (slabs: u64, Gauge, "slabs", "Slabs of this class in use."),
+        (slabs_kept: u64, Gauge, "slabs", "Empty slabs kept for reuse now."),
+        (slabs_released: u64, Counter, "slabs", "Slabs released so far (emptied, their memory made idle for any class to reuse or for reclaim to give back)."),
+        (returned_bytes: u64, Counter, "bytes", "Bytes given back to the OS so far from memory this class's slabs last held."),
+    }
+    extra {}
 }
 
 impl ClassStats {
@@ -81,19 +73,18 @@ impl ClassStats {
     }
 }
 
-/// Figures for blocks mapped directly (above the pooled band).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LargeStats {
-    /// Large allocations so far.
-    pub allocs: u64,
-    /// Large frees so far.
-    pub frees: u64,
-    /// Bytes asked for, live now.
-    pub live_bytes: u64,
-    /// Bytes mapped for large blocks (live and cached).
-    pub mapped_bytes: u64,
-    /// Bytes held by freed mappings kept for reuse.
-    pub cached_bytes: u64,
+stat_struct! {
+    /// Figures for blocks mapped directly (above the pooled band).
+    #[derive(Clone, Debug, Default, PartialEq, Eq)]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+    pub struct LargeStats {
+        (allocs: u64, Counter, "", "Large allocations so far."),
+        (frees: u64, Counter, "", "Large frees so far."),
+        (live_bytes: u64, Gauge, "bytes", "Bytes asked for, live now."),
+        (mapped_bytes: u64, Gauge, "bytes", "Bytes mapped for large blocks (live and cached)."),
+        (cached_bytes: u64, Gauge, "bytes", "Bytes held by freed mappings kept for reuse."),
+    }
+    extra {}
 }
 
 /// Names of the reclaim levels, in the order of [`ReclaimStats::runs`].
@@ -103,30 +94,29 @@ pub const RECLAIM_LEVELS: [&str; 4] = ["gentle", "moderate", "aggressive", "emer
 /// [`ReclaimStats::pressure_level`].
 pub const PRESSURE_LEVELS: [&str; 4] = ["low", "medium", "high", "critical"];
 
-/// Memory kept idle, given back, and memory pressure.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ReclaimStats {
-    /// Bytes of slabs in use (slices holding blocks, or kept for them).
-    pub in_use_bytes: u64,
-    /// Idle memory: free slices still committed, kept for reuse until
-    /// they pass their idle time or a budget.
-    pub idle_bytes: u64,
-    /// The memory limit in force (configured, cgroup, or physical memory).
-    pub limit_bytes: u64,
-    /// The pool budget (configured, else the limit).
-    pub pool_budget_bytes: u64,
-    /// Committed pooled memory (in use + idle) / pool budget.
-    pub utilisation: f64,
-    /// Pressure level now: index into [`PRESSURE_LEVELS`].
-    pub pressure_level: u8,
-    /// `reclaim()` calls per level ([`RECLAIM_LEVELS`]).
-    pub runs: [u64; 4],
-    /// Bytes those calls gave back, per level.
-    pub bytes: [u64; 4],
-    /// Pressure callback rounds per level ([`PRESSURE_LEVELS`]).
-    pub pressure_events: [u64; 4],
+stat_struct! {
+    /// Memory kept idle, given back, and memory pressure.
+    #[derive(Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+    pub struct ReclaimStats {
+        (in_use_bytes: u64, Gauge, "bytes", "Bytes of slabs in use (slices holding blocks, or kept for them)."),
+        (idle_bytes: u64, Gauge, "bytes", "Idle memory: free slices still committed, kept for reuse until they pass their idle time or a budget."),
+        (limit_bytes: u64, Level, "bytes", "The memory limit in force (configured, cgroup, or physical memory)."),
+        (pool_budget_bytes: u64, Level, "bytes", "The pool budget (configured, else the limit)."),
+        (utilisation: f64, Level, "ratio", "Committed pooled memory (in use + idle) / pool budget."),
+        (pressure_level: u8, Level, "", "Pressure level now: 0 low, 1 medium, 2 high, 3 critical (`PRESSURE_LEVELS`)."),
+    }
+    extra {
+        /// `reclaim()` calls per level ([`RECLAIM_LEVELS`]).
+        runs: [u64; 4],
+        /// Bytes those calls gave back, per level.
+        bytes: [u64; 4],
+        /// Pressure callback rounds per level ([`PRESSURE_LEVELS`]).
+        pressure_events: [u64; 4],
+    }
 }
 
+stat_struct! {
 /// A point-in-time view of the allocator.
 ///
 /// `pool_alloc::snapshot()` fills one from the allocator's counters; it is
@@ -159,30 +149,25 @@ pub struct ReclaimStats {
 /// assert!(table.contains("fragmentation      2.00"));
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Snapshot {
-    /// Milliseconds of a monotonic clock when taken.
-    pub taken_at_ms: u64,
-    /// Per size class, in class order (classes never used included).
-    pub classes: Vec<ClassStats>,
-    /// Directly mapped blocks.
-    pub large: LargeStats,
-    /// Address space mapped from the OS (segments, large blocks, metadata).
-    pub mapped_bytes: u64,
-    /// Resident memory of the process (from `/proc/self/statm`).
-    pub resident_bytes: u64,
-    /// Bytes the program asked for, live now (all bands).
-    pub live_bytes: u64,
-    /// Bytes held free for reuse: empty segments kept mapped and large
-    /// mappings in the cache.
-    pub cached_bytes: u64,
-    /// Bytes given back to the OS so far (unmapped or decommitted).
-    pub returned_bytes: u64,
-    /// Threads with a heap now.
-    pub threads_live: u64,
-    /// Heaps of exited threads waiting for reuse.
-    pub heaps_abandoned: u64,
-    /// Idle memory, reclaim and pressure.
-    pub reclaim: ReclaimStats,
+        (taken_at_ms: u64, Level, "ms", "Milliseconds of a monotonic clock when taken."),
+        (mapped_bytes: u64, Gauge, "bytes", "Address space mapped from the OS (segments, large blocks, metadata)."),
+        (resident_bytes: u64, Gauge, "bytes", "Resident memory of the process (from `/proc/self/statm`)."),
+        (live_bytes: u64, Gauge, "bytes", "Bytes the program asked for, live now (all bands)."),
+        (cached_bytes: u64, Gauge, "bytes", "Bytes held free for reuse: empty segments kept mapped and large mappings in the cache."),
+        (returned_bytes: u64, Counter, "bytes", "Bytes given back to the OS so far (unmapped or decommitted)."),
+        (threads_live: u64, Gauge, "", "Threads with a heap now."),
+        (heaps_abandoned: u64, Gauge, "", "Heaps of exited threads waiting for reuse."),
+    }
+    extra {
+        /// Per size class, in class order (classes never used included).
+        classes: Vec<ClassStats>,
+        /// Directly mapped blocks.
+        large: LargeStats,
+        /// Idle memory, reclaim and pressure.
+        reclaim: ReclaimStats,
+    }
 }
 
 impl Snapshot {
@@ -193,6 +178,31 @@ impl Snapshot {
             0.0
         } else {
             self.resident_bytes as f64 / self.live_bytes as f64
+        }
+    }
+
+    /// Merge `other` into `self` (say, two processes' snapshots, or a
+    /// snapshot and a `Counting` wrapper's): every figure as its kind says
+    /// (`fields.rs`), the class tables row by row.
+    pub fn merge(&mut self, other: &Snapshot) {
+        self.merge_figures(other);
+        self.large.merge_figures(&other.large);
+        self.reclaim.merge_figures(&other.reclaim);
+        for i in 0..4 {
+            self.reclaim.runs[i] += other.reclaim.runs[i];
+            self.reclaim.bytes[i] += other.reclaim.bytes[i];
+            self.reclaim.pressure_events[i] += other.reclaim.pressure_events[i];
+        }
+        if self.classes.len() < other.classes.len() {
+            self.classes
+                .resize(other.classes.len(), ClassStats::default());
+        }
+        for (mine, theirs) in self.classes.iter_mut().zip(&other.classes) {
+            if mine.block_size == 0 {
+                mine.class = theirs.class;
+                mine.block_size = theirs.block_size;
+            }
+            mine.merge_figures(theirs);
         }
     }
 

@@ -108,69 +108,67 @@ impl fmt::Display for Snapshot {
     }
 }
 
+/// Write the Prometheus HELP and TYPE lines and one sample per row for
+/// every figure of `fields` that is not a label.
+fn prom_series(
+    out: &mut String,
+    prefix: &str,
+    fields: &[crate::Field],
+    rows: &[(Option<String>, Vec<f64>)],
+) {
+    for (i, f) in fields.iter().enumerate() {
+        if f.kind == crate::Kind::Label {
+            continue;
+        }
+        let name = f.series(prefix);
+        let _ = writeln!(
+            out,
+            "# HELP {name} {}\n# TYPE {name} {}",
+            f.help.trim_end_matches('.'),
+            f.prom_type()
+        );
+        for (label, values) in rows {
+            match label {
+                Some(l) => {
+                    let _ = writeln!(out, "{name}{{{l}}} {}", values[i]);
+                }
+                None => {
+                    let _ = writeln!(out, "{name} {}", values[i]);
+                }
+            }
+        }
+    }
+}
+
 impl Snapshot {
-    /// The snapshot as one JSON object: the totals, `large`, and `classes`
-    /// as an array with every class (in class order).
+    /// The snapshot as one JSON object: every figure of the lists in
+    /// `fields.rs`, `fragmentation`, `large`, `classes` (every class, in
+    /// class order, with its `reuse_rate`) and `reclaim`.
     pub fn to_json(&self) -> String {
-        let mut s = String::with_capacity(1024);
+        let mut s = String::with_capacity(4096);
+        s.push('{');
+        self.write_json_figures(&mut s);
         let _ = write!(
             s,
-            "{{\"taken_at_ms\":{},\"mapped_bytes\":{},\"resident_bytes\":{},\"live_bytes\":{},\
-             \"cached_bytes\":{},\"returned_bytes\":{},\"fragmentation\":{:.4},\
-             \"threads_live\":{},\"heaps_abandoned\":{},\"large\":{{\"allocs\":{},\"frees\":{},\
-             \"live_bytes\":{},\"mapped_bytes\":{},\"cached_bytes\":{}}},\"classes\":[",
-            self.taken_at_ms,
-            self.mapped_bytes,
-            self.resident_bytes,
-            self.live_bytes,
-            self.cached_bytes,
-            self.returned_bytes,
-            self.fragmentation(),
-            self.threads_live,
-            self.heaps_abandoned,
-            self.large.allocs,
-            self.large.frees,
-            self.large.live_bytes,
-            self.large.mapped_bytes,
-            self.large.cached_bytes
+            ",\"fragmentation\":{:.4},\"large\":{{",
+            self.fragmentation()
         );
+        self.large.write_json_figures(&mut s);
+        s.push_str("},\"classes\":[");
         for (i, c) in self.classes.iter().enumerate() {
             if i > 0 {
                 s.push(',');
             }
-            let _ = write!(
-                s,
-                "{{\"class\":{},\"block_size\":{},\"allocs\":{},\"frees\":{},\"live_blocks\":{},\
-                 \"live_requested_bytes\":{},\"live_rounded_bytes\":{},\"slabs\":{},\
-                 \"slabs_released\":{},\"returned_bytes\":{},\"slabs_kept\":{},\"carved\":{},\
-                 \"peak_live_bytes\":{},\"reuse_rate\":{:.4}}}",
-                c.class,
-                c.block_size,
-                c.allocs,
-                c.frees,
-                c.live_blocks,
-                c.live_requested_bytes,
-                c.live_rounded_bytes,
-                c.slabs,
-                c.slabs_released,
-                c.returned_bytes,
-                c.slabs_kept,
-                c.carved,
-                c.peak_live_bytes,
-                c.reuse_rate()
-            );
+            s.push('{');
+            c.write_json_figures(&mut s);
+            let _ = write!(s, ",\"reuse_rate\":{:.4}}}", c.reuse_rate());
         }
+        s.push_str("],\"reclaim\":{");
         let r = &self.reclaim;
+        r.write_json_figures(&mut s);
         let _ = write!(
             s,
-            "],\"reclaim\":{{\"in_use_bytes\":{},\"idle_bytes\":{},\"limit_bytes\":{},\
-             \"pool_budget_bytes\":{},\"utilisation\":{:.4},\"pressure_level\":\"{}\",\
-             \"runs\":{:?},\"bytes\":{:?},\"pressure_events\":{:?}}}}}",
-            r.in_use_bytes,
-            r.idle_bytes,
-            r.limit_bytes,
-            r.pool_budget_bytes,
-            r.utilisation,
+            ",\"pressure\":\"{}\",\"runs\":{:?},\"bytes\":{:?},\"pressure_events\":{:?}}}}}",
             crate::PRESSURE_LEVELS[(r.pressure_level as usize).min(3)],
             r.runs,
             r.bytes,
@@ -179,147 +177,45 @@ impl Snapshot {
         s
     }
 
-    /// The snapshot in the Prometheus text exposition format: `pool_alloc_*`
-    /// for the totals, and per-class series labelled `class` (the block size
-    /// in bytes) for the classes in use; `_total` series are counters, the
-    /// rest gauges.
+    /// The snapshot in the Prometheus text exposition format, from the
+    /// lists of figures: `pool_alloc_*` for the process, `pool_alloc_large_*`
+    /// for large blocks, `pool_alloc_class_*` labelled `class` (the block
+    /// size in bytes) for the classes in use, and the reclaim and pressure
+    /// series labelled `level`. `_total` series are counters, the rest
+    /// gauges; every series has HELP and TYPE.
     pub fn to_prometheus(&self) -> String {
-        let mut s = String::with_capacity(2048);
-        let gauges: [(&str, &str, u64); 6] = [
-            (
-                "pool_alloc_mapped_bytes",
-                "Address space mapped from the OS",
-                self.mapped_bytes,
-            ),
-            (
-                "pool_alloc_resident_bytes",
-                "Resident memory of the process",
-                self.resident_bytes,
-            ),
-            (
-                "pool_alloc_live_bytes",
-                "Bytes requested and live",
-                self.live_bytes,
-            ),
-            (
-                "pool_alloc_cached_bytes",
-                "Free memory kept for reuse",
-                self.cached_bytes,
-            ),
-            (
-                "pool_alloc_returned_bytes_total",
-                "Bytes given back to the OS",
-                self.returned_bytes,
-            ),
-            (
-                "pool_alloc_threads",
-                "Threads with a heap",
-                self.threads_live,
-            ),
-        ];
-        for (name, help, v) in gauges {
-            let kind = if name.ends_with("_total") {
-                "counter"
-            } else {
-                "gauge"
-            };
-            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
-        }
-        type Field = fn(&crate::ClassStats) -> u64;
-        let per_class: [(&str, &str, Field); 9] = [
-            (
-                "pool_alloc_class_carved_total",
-                "Blocks carved fresh per size class (the other allocations reused a block)",
-                |c| c.carved,
-            ),
-            (
-                "pool_alloc_class_peak_live_bytes",
-                "Highest live requested bytes a snapshot saw, per size class",
-                |c| c.peak_live_bytes,
-            ),
-            (
-                "pool_alloc_class_slabs_kept",
-                "Empty slabs kept for reuse per size class",
-                |c| c.slabs_kept,
-            ),
-            (
-                "pool_alloc_class_slabs_released_total",
-                "Slabs released per size class (their memory made idle)",
-                |c| c.slabs_released,
-            ),
-            (
-                "pool_alloc_class_returned_bytes_total",
-                "Bytes given back to the OS per size class",
-                |c| c.returned_bytes,
-            ),
-            (
-                "pool_alloc_class_allocs_total",
-                "Allocations per size class",
-                |c| c.allocs,
-            ),
-            (
-                "pool_alloc_class_frees_total",
-                "Frees per size class",
-                |c| c.frees,
-            ),
-            (
-                "pool_alloc_class_live_blocks",
-                "Live blocks per size class",
-                |c| c.live_blocks,
-            ),
-            (
-                "pool_alloc_class_live_bytes",
-                "Live requested bytes per size class",
-                |c| c.live_requested_bytes,
-            ),
-        ];
-        for (name, help, get) in per_class {
-            let kind = if name.ends_with("_total") {
-                "counter"
-            } else {
-                "gauge"
-            };
-            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for c in self.classes.iter().filter(|c| c.allocs > 0) {
-                let _ = writeln!(s, "{name}{{class=\"{}\"}} {}", c.block_size, get(c));
-            }
-        }
+        let mut s = String::with_capacity(8192);
+        prom_series(
+            &mut s,
+            "pool_alloc_",
+            Snapshot::FIELDS,
+            &[(None, self.values())],
+        );
+        prom_series(
+            &mut s,
+            "pool_alloc_",
+            crate::ReclaimStats::FIELDS,
+            &[(None, self.reclaim.values())],
+        );
+        prom_series(
+            &mut s,
+            "pool_alloc_large_",
+            crate::LargeStats::FIELDS,
+            &[(None, self.large.values())],
+        );
+        let rows: Vec<(Option<String>, Vec<f64>)> = self
+            .classes
+            .iter()
+            .filter(|c| c.allocs > 0)
+            .map(|c| (Some(format!("class=\"{}\"", c.block_size)), c.values()))
+            .collect();
+        prom_series(
+            &mut s,
+            "pool_alloc_class_",
+            crate::ClassStats::FIELDS,
+            &rows,
+        );
         let r = &self.reclaim;
-        let reclaim_gauges: [(&str, &str, f64); 6] = [
-            (
-                "pool_alloc_in_use_bytes",
-                "Bytes of slabs in use",
-                r.in_use_bytes as f64,
-            ),
-            (
-                "pool_alloc_idle_bytes",
-                "Free memory still committed, kept for reuse",
-                r.idle_bytes as f64,
-            ),
-            (
-                "pool_alloc_limit_bytes",
-                "The memory limit in force",
-                r.limit_bytes as f64,
-            ),
-            (
-                "pool_alloc_pool_budget_bytes",
-                "The pool budget",
-                r.pool_budget_bytes as f64,
-            ),
-            (
-                "pool_alloc_utilisation_ratio",
-                "Committed pooled memory over the pool budget",
-                r.utilisation,
-            ),
-            (
-                "pool_alloc_pressure_level",
-                "Pressure level: 0 low, 1 medium, 2 high, 3 critical",
-                r.pressure_level as f64,
-            ),
-        ];
-        for (name, help, v) in reclaim_gauges {
-            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
-        }
         let per_level: [(&str, &str, &[&str; 4], [u64; 4]); 3] = [
             (
                 "pool_alloc_reclaim_runs_total",
