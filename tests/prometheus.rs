@@ -71,3 +71,63 @@ fn the_text_format_parses_with_the_right_types_labels_and_values() {
     );
     drop(keep);
 }
+
+/// The `prometheus` example serves /metrics; scrape it over loopback.
+#[test]
+fn the_example_serves_metrics_over_loopback() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    // Cargo builds the examples before the tests; find ours next to this
+    // test binary (target/<profile>/examples/prometheus).
+    let exe = std::env::current_exe().unwrap();
+    let example = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile| profile.join("examples").join("prometheus"))
+        .expect("the target directory");
+    if !example.exists() {
+        // Run alone (`cargo test --test prometheus`), cargo did not build
+        // the examples: build this one.
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args(["build", "--example", "prometheus"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo");
+        assert!(status.success());
+    }
+    assert!(example.exists(), "built: {}", example.display());
+    let mut child = std::process::Command::new(&example)
+        .env("PORT", "0")
+        .env("REQUESTS", "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the example");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("serving http://")
+        .and_then(|a| a.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("the address: {line}"))
+        .to_string();
+    assert!(addr.starts_with("127.0.0.1:"), "loopback only: {addr}");
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    write!(conn, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut body = String::new();
+    conn.read_to_string(&mut body).unwrap();
+    assert!(child.wait().unwrap().success());
+    let (head, text) = body.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(
+        head.starts_with("HTTP/1.") && head.contains(" 200 "),
+        "{head}"
+    );
+    let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
+    assert!(scrape
+        .samples
+        .iter()
+        .any(|s| s.metric == "pool_alloc_class_allocs_total"));
+}
