@@ -117,6 +117,8 @@ pub use reclaim::{
     current_level, last_level, on_pressure, poll, reclaim, unregister_pressure_callback,
     ReclaimLevel, Reclaimed, Reclaimer,
 };
+#[cfg(all(not(loom), feature = "metrics"))]
+pub use sampler::publish;
 #[cfg(not(loom))]
 pub use sampler::{stats_history, tick, Sampler};
 #[cfg(not(loom))]

@@ -58,6 +58,10 @@ impl Sampler {
                 while !flag.load(Ordering::Acquire) {
                     if let Ok(mut d) = d.lock() {
                         tick(&mut d);
+                        #[cfg(feature = "metrics")]
+                        if let Some(s) = d.history().latest() {
+                            publish(s);
+                        }
                     }
                     std::thread::park_timeout(interval);
                 }
@@ -103,5 +107,83 @@ impl Sampler {
 impl Drop for Sampler {
     fn drop(&mut self) {
         self.halt();
+    }
+}
+
+/// Publish every figure of `s` to the `metrics` facade, under the same
+/// names as the Prometheus text (`pool_alloc_*`, `pool_alloc_class_*` with
+/// a `class` label). The `Sampler` calls it after each snapshot (feature
+/// `metrics`); never called on an allocation path.
+#[cfg(feature = "metrics")]
+pub fn publish(s: &Snapshot) {
+    use alloc_stats::{ClassStats, Field, Kind, LargeStats, ReclaimStats};
+    fn one(prefix: &str, fields: &[Field], values: &[f64], class: Option<&str>) {
+        for (f, &v) in fields.iter().zip(values) {
+            let name = f.series(prefix);
+            match (f.kind, class) {
+                (Kind::Label, _) => {}
+                (Kind::Counter, None) => metrics::counter!(name).absolute(v as u64),
+                (Kind::Counter, Some(c)) => {
+                    metrics::counter!(name, "class" => c.to_string()).absolute(v as u64)
+                }
+                (_, None) => metrics::gauge!(name).set(v),
+                (_, Some(c)) => metrics::gauge!(name, "class" => c.to_string()).set(v),
+            }
+        }
+    }
+    one("pool_alloc_", Snapshot::FIELDS, &s.values(), None);
+    one(
+        "pool_alloc_",
+        ReclaimStats::FIELDS,
+        &s.reclaim.values(),
+        None,
+    );
+    one(
+        "pool_alloc_large_",
+        LargeStats::FIELDS,
+        &s.large.values(),
+        None,
+    );
+    for c in s.classes.iter().filter(|c| c.allocs > 0) {
+        let label = c.block_size.to_string();
+        one(
+            "pool_alloc_class_",
+            ClassStats::FIELDS,
+            &c.values(),
+            Some(&label),
+        );
+    }
+}
+
+#[cfg(all(test, feature = "metrics"))]
+mod tests {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    #[test]
+    fn publish_sends_every_figure_to_the_metrics_facade() {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        use std::alloc::{GlobalAlloc, Layout};
+        let a = crate::PoolAlloc::new();
+        let layout = Layout::from_size_align(5000, 8).unwrap();
+        // SAFETY: a valid non-zero layout; freed below with it.
+        let p = unsafe { a.alloc(layout) };
+        assert!(!p.is_null());
+        let snap = crate::snapshot();
+        metrics::with_local_recorder(&recorder, || super::publish(&snap));
+        let got = snapshotter.snapshot().into_vec();
+        let find = |name: &str| {
+            got.iter()
+                .find(|(k, ..)| k.key().name() == name)
+                .map(|(_, _, _, v)| v)
+        };
+        assert!(
+            matches!(find("pool_alloc_live_bytes"), Some(DebugValue::Gauge(g)) if g.into_inner() > 0.0)
+        );
+        assert!(
+            matches!(find("pool_alloc_class_allocs_total"), Some(DebugValue::Counter(n)) if *n > 0)
+        );
+        // SAFETY: allocated above with `layout`.
+        unsafe { a.dealloc(p, layout) };
     }
 }
