@@ -53,6 +53,7 @@ pub fn snapshot_into(s: &mut Snapshot) {
         add_counts(&GLOBAL.frees_without_heap[c], cs);
         cs.returned_bytes = GLOBAL.returned_by_tag[c].get() as u64;
     }
+    let mut oldest_kept = [u64::MAX; CLASSES];
     let mut h = registry_first();
     while !h.is_null() {
         // SAFETY: registry heaps are mapped forever; we read atomics only.
@@ -64,13 +65,21 @@ pub fn snapshot_into(s: &mut Snapshot) {
                     .slabs_released
                     .wrapping_add((*h).slabs_released[c].load(Relaxed));
                 cs.slabs_kept = cs.slabs_kept.wrapping_add((*h).slabs_kept[c].load(Relaxed));
+                let since = (*h).kept_since[c].load(Relaxed);
+                if since != 0 {
+                    oldest_kept[c] = oldest_kept[c].min(since);
+                }
                 cs.carved = cs.carved.wrapping_add((*h).carved[c].load(Relaxed));
             }
             h = (*h).all_next;
         }
     }
+    let now = crate::os::now_ms();
     let mut live = 0u64;
     for cs in classes.iter_mut() {
+        if oldest_kept[cs.class] != u64::MAX {
+            cs.oldest_kept_idle_ms = now.saturating_sub(oldest_kept[cs.class]);
+        }
         cs.live_blocks = cs.allocs.saturating_sub(cs.frees);
         cs.live_rounded_bytes = cs.live_blocks * cs.block_size as u64;
         // Counters are read one by one while threads run: clamp transient
@@ -94,7 +103,7 @@ pub fn snapshot_into(s: &mut Snapshot) {
     let (threads_live, heaps_abandoned) = heap_counts();
     let classes = core::mem::take(&mut s.classes);
     *s = Snapshot {
-        taken_at_ms: crate::os::now_ms(),
+        taken_at_ms: now,
         live_bytes: live + large.live_bytes,
         mapped_bytes: (GLOBAL.mapped_bytes.get() + GLOBAL.meta_bytes.get()) as u64
             + large.mapped_bytes,

@@ -98,6 +98,19 @@ impl History {
         self.iter().next_back()
     }
 
+    /// Milliseconds from the last snapshot in which class `class` had
+    /// allocated more than in the one before it, to the newest snapshot:
+    /// how long the class has not allocated, at the sampling resolution.
+    /// None when it allocated in no window held.
+    pub fn since_last_alloc_ms(&self, class: usize) -> Option<u64> {
+        let newest = self.latest()?.taken_at_ms;
+        let snaps: Vec<&Snapshot> = self.iter().collect();
+        snaps.windows(2).rev().find_map(|w| {
+            let (a, b) = (w[0].classes.get(class)?, w[1].classes.get(class)?);
+            (b.allocs > a.allocs).then(|| newest.saturating_sub(w[1].taken_at_ms))
+        })
+    }
+
     /// Forget every snapshot (the slots are kept).
     pub fn clear(&mut self) {
         self.head = 0;
@@ -127,5 +140,22 @@ mod tests {
         assert!(h.iter().all(|s| s.classes.capacity() == 64));
         h.clear();
         assert!(h.is_empty());
+    }
+
+    #[test]
+    fn time_since_a_class_last_allocated() {
+        let mut h = History::with_capacity(8);
+        for (t, allocs) in [(0u64, 1u64), (1000, 5), (2000, 9), (3000, 9), (4000, 9)] {
+            h.record_with(|s| {
+                s.taken_at_ms = t;
+                s.classes.clear();
+                s.classes.push(crate::ClassStats {
+                    allocs,
+                    ..Default::default()
+                });
+            });
+        }
+        assert_eq!(h.since_last_alloc_ms(0), Some(2000));
+        assert_eq!(h.since_last_alloc_ms(1), None);
     }
 }

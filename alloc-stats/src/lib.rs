@@ -55,6 +55,7 @@ stat_struct! {
         (carved: u64, Counter, "blocks", "Blocks carved fresh from slab memory so far; every other allocation reused a freed block (see `ClassStats::reuse_rate`)."),
         (slabs: u64, Gauge, "slabs", "Slabs of this class in use."),
         (slabs_kept: u64, Gauge, "slabs", "Empty slabs kept for reuse now."),
+        (oldest_kept_idle_ms: u64, Level, "ms", "Idle age of the oldest kept empty slab (approximately: since the class's kept slabs last went from none to some); 0 when none is kept."),
         (slabs_released: u64, Counter, "slabs", "Slabs released so far (emptied, their memory made idle for any class to reuse or for reclaim to give back)."),
         (returned_bytes: u64, Counter, "bytes", "Bytes given back to the OS so far from memory this class's slabs last held."),
     }

@@ -16,6 +16,7 @@ use crate::remote::{Block, Pushed};
 use crate::segment::Reclaimed;
 use crate::size_class::is_pooled;
 use crate::slab::{self, Slab, FLAG_FULL, KIND_CLASS, KIND_LARGE};
+use crate::sync::Ordering;
 use crate::{large, os, segment, valgrind};
 use core::ptr;
 
@@ -116,6 +117,9 @@ unsafe fn slab_emptied(heap: *mut Heap, slab: *mut Slab) {
             if queue::empty_slabs_below(heap, c, slab, KEEP_EMPTY_SLABS) {
                 (*slab).idle_since = os::now_ms();
                 bump(&(*heap).slabs_kept[c], 1);
+                if (*heap).kept_since[c].load(Ordering::Relaxed) == 0 {
+                    (*heap).kept_since[c].store((*slab).idle_since, Ordering::Relaxed);
+                }
                 queue::remove(heap, slab);
                 queue::push_back(heap, slab);
                 return;

@@ -53,6 +53,10 @@ pub(crate) struct Heap {
     pub(crate) slabs_released: [AtomicU64; CLASSES],
     /// Per class empty slabs kept in the queue for reuse; holder only.
     pub(crate) slabs_kept: [AtomicU64; CLASSES],
+    /// Per class: when the kept empty slabs last went from none to some
+    /// (coarse ms; 0 while none is kept): the idle age of the oldest kept
+    /// slab, approximately (an older one may have been reused since).
+    pub(crate) kept_since: [AtomicU64; CLASSES],
     /// Per class blocks carved fresh from a slab (the rest of the
     /// allocations reused a freed block); holder only.
     pub(crate) carved: [AtomicU64; CLASSES],
@@ -203,7 +207,11 @@ unsafe fn unkeep(heap: *mut Heap, slab: *mut Slab) {
     unsafe {
         if (*slab).idle_since != 0 {
             (*slab).idle_since = 0;
-            bump(&(*heap).slabs_kept[(*slab).class as usize], u64::MAX);
+            let c = (*slab).class as usize;
+            bump(&(*heap).slabs_kept[c], u64::MAX);
+            if (*heap).slabs_kept[c].load(Ordering::Relaxed) == 0 {
+                (*heap).kept_since[c].store(0, Ordering::Relaxed);
+            }
         }
     }
 }
