@@ -9,7 +9,8 @@ use pool_alloc::PoolAlloc;
 use std::sync::mpsc;
 
 #[global_allocator]
-static GLOBAL: Counting<PoolAlloc> = Counting::new(PoolAlloc::new());
+static GLOBAL: Counting<PoolAlloc> =
+    Counting::with_classes(PoolAlloc::new(), &pool_alloc::size_class::CLASS_TABLE);
 
 /// Live blocks and bytes by the allocator's own count.
 fn ours() -> (u64, u64) {

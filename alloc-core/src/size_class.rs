@@ -163,6 +163,11 @@ pub(crate) fn is_pooled(c: usize) -> bool {
     c >= SMALL_CLASSES
 }
 
+/// Block size of every class, in class order: the table
+/// `alloc_stats::Counting::with_classes` counts by, so another allocator's
+/// figures come in the same rows.
+pub static CLASS_TABLE: [u32; CLASSES] = CLASS_SIZES;
+
 /// The class serving `size` bytes (aligned to at most 16), or `None` above
 /// the pooled band (a large block).
 pub fn class_for_size(size: usize) -> Option<usize> {

@@ -26,6 +26,40 @@ pub struct Counting<A> {
     frees: AtomicU64,
     live: AtomicU64,
     peak: AtomicU64,
+    /// Block sizes of the size classes to count by (empty: totals only).
+    table: &'static [u32],
+    /// Per class (in `table` order), then one row for sizes above it.
+    per_class: [ClassCount; MAX_CLASSES + 1],
+}
+
+/// Most classes a [`Counting`] table may have.
+pub const MAX_CLASSES: usize = 64;
+
+/// One class's counts in [`Counting`].
+struct ClassCount {
+    allocs: AtomicU64,
+    frees: AtomicU64,
+    live: AtomicU64,
+}
+
+impl ClassCount {
+    #[cfg(not(loom))]
+    const fn new() -> Self {
+        ClassCount {
+            allocs: AtomicU64::new(0),
+            frees: AtomicU64::new(0),
+            live: AtomicU64::new(0),
+        }
+    }
+
+    #[cfg(loom)]
+    fn new() -> Self {
+        ClassCount {
+            allocs: AtomicU64::new(0),
+            frees: AtomicU64::new(0),
+            live: AtomicU64::new(0),
+        }
+    }
 }
 
 /// What [`Counting`] has seen, from [`Counting::stats`].
@@ -64,12 +98,28 @@ impl<A> Counting<A> {
     /// Wrap `inner`.
     #[cfg(not(loom))]
     pub const fn new(inner: A) -> Self {
+        Self::with_classes(inner, &[])
+    }
+
+    /// Wrap `inner`, counting by the size classes whose block sizes are
+    /// `table` (increasing, at most [`MAX_CLASSES`]; e.g. pool-alloc's
+    /// `size_class::CLASS_TABLE`), so [`Counting::snapshot`] gives the same
+    /// table as pool-alloc's own snapshot, for any allocator.
+    #[cfg(not(loom))]
+    pub const fn with_classes(inner: A, table: &'static [u32]) -> Self {
+        let table: &'static [u32] = if table.len() > MAX_CLASSES {
+            &[]
+        } else {
+            table
+        };
         Counting {
             inner,
             allocs: AtomicU64::new(0),
             frees: AtomicU64::new(0),
             live: AtomicU64::new(0),
             peak: AtomicU64::new(0),
+            table,
+            per_class: [const { ClassCount::new() }; MAX_CLASSES + 1],
         }
     }
 
@@ -82,6 +132,8 @@ impl<A> Counting<A> {
             frees: AtomicU64::new(0),
             live: AtomicU64::new(0),
             peak: AtomicU64::new(0),
+            table: &[],
+            per_class: core::array::from_fn(|_| ClassCount::new()),
         }
     }
 
@@ -95,13 +147,62 @@ impl<A> Counting<A> {
         }
     }
 
+    /// The row of `size`: its class, or the row past the table.
+    fn row(&self, size: usize) -> Option<&ClassCount> {
+        if self.table.is_empty() {
+            return None;
+        }
+        let i = self.table.partition_point(|&b| (b as usize) < size);
+        self.per_class.get(i.min(self.table.len()))
+    }
+
+    /// The counts as a snapshot with the class table given to
+    /// [`Counting::with_classes`] (sizes above it in `large`), so the same
+    /// report, JSON and leak model work for any allocator. Resident and
+    /// mapped bytes are not known here and stay 0.
+    pub fn snapshot(&self) -> crate::Snapshot {
+        let mut s = crate::Snapshot {
+            taken_at_ms: crate::now_ms(),
+            ..Default::default()
+        };
+        for (i, &b) in self.table.iter().enumerate() {
+            let k = &self.per_class[i];
+            let (allocs, frees) = (k.allocs.load(Relaxed), k.frees.load(Relaxed));
+            let live_blocks = allocs.saturating_sub(frees);
+            s.classes.push(crate::ClassStats {
+                class: i,
+                block_size: b as usize,
+                allocs,
+                frees,
+                live_blocks,
+                live_requested_bytes: k.live.load(Relaxed),
+                live_rounded_bytes: live_blocks * u64::from(b),
+                ..Default::default()
+            });
+        }
+        let top = &self.per_class[self.table.len().min(MAX_CLASSES)];
+        s.large.allocs = top.allocs.load(Relaxed);
+        s.large.frees = top.frees.load(Relaxed);
+        s.large.live_bytes = top.live.load(Relaxed);
+        s.live_bytes = self.live.load(Relaxed);
+        s
+    }
+
     fn on_alloc(&self, size: usize) {
+        if let Some(r) = self.row(size) {
+            r.allocs.fetch_add(1, Relaxed);
+            r.live.fetch_add(size as u64, Relaxed);
+        }
         self.allocs.fetch_add(1, Relaxed);
         let live = self.live.fetch_add(size as u64, Relaxed) + size as u64;
         self.peak.fetch_max(live, Relaxed);
     }
 
     fn on_free(&self, size: usize) {
+        if let Some(r) = self.row(size) {
+            r.frees.fetch_add(1, Relaxed);
+            r.live.fetch_sub(size as u64, Relaxed);
+        }
         self.frees.fetch_add(1, Relaxed);
         self.live.fetch_sub(size as u64, Relaxed);
     }

@@ -32,7 +32,7 @@ mod report;
 mod sync;
 pub use report::human_bytes;
 
-pub use counting::{Counting, CountingStats};
+pub use counting::{Counting, CountingStats, MAX_CLASSES};
 use fields::stat_struct;
 pub use fields::{Field, Figure, Kind};
 pub use history::History;
@@ -86,6 +86,15 @@ stat_struct! {
         (cached_bytes: u64, Gauge, "bytes", "Bytes held by freed mappings kept for reuse."),
     }
     extra {}
+}
+
+/// Milliseconds of a monotonic clock since this process first asked.
+pub(crate) fn now_ms() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as u64
 }
 
 /// Names of the reclaim levels, in the order of [`ReclaimStats::runs`].
