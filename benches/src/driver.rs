@@ -312,7 +312,7 @@ impl RunConfig {
             peers: args
                 .list("peers")
                 .unwrap_or_else(|| ALL_NAMES.iter().map(|s| s.to_string()).collect()),
-            max_idle: args.get("max-idle")?.unwrap_or(10.0),
+            max_idle: args.get("max-idle")?.unwrap_or(1.0),
             scale: args.get("scale")?.unwrap_or(1.0),
             inproc: !args.has("no-inproc"),
             installed: !args.has("no-installed"),
