@@ -11,7 +11,8 @@
 //! | variable | meaning | default | range |
 //! | --- | --- | --- | --- |
 //! | `POOL_ALLOC_MAX_IDLE_MS` | free memory idle this long goes back to the OS | 1000 | 0..=86400000 |
-//! | `POOL_ALLOC_RETAIN_MB` | idle memory always allowed to stay committed (besides as much as the memory in use) | 16 | 0..=1048576 |
+//! | `POOL_ALLOC_RETAIN_MB` | idle memory always allowed to stay committed, besides `RETAIN_PCT` of the memory in use | 16 | 0..=1048576 |
+//! | `POOL_ALLOC_RETAIN_PCT` | idle memory allowed to stay committed, in % of the memory in use | 200 | 0..=10000 |
 //! | `POOL_ALLOC_DECOMMIT` | how memory goes back: `dontneed` (RSS drops at once) or `free` (`MADV_FREE`: the kernel takes it when it needs it) | dontneed | |
 //! | `POOL_ALLOC_LIMIT_MB` | memory limit (0: the cgroup's `memory.max`/`memory.high`, else physical memory) | 0 | 0..=1073741824 |
 //! | `POOL_ALLOC_HARD_LIMIT` | `1`: an allocation past the limit returns null (after one emergency reclaim) | 0 | 0..=1 |
@@ -40,6 +41,7 @@ use core::cell::UnsafeCell;
 pub struct Config {
     pub(crate) max_idle_ms: u64,
     pub(crate) retain_bytes: usize,
+    pub(crate) retain_pct: u16,
     pub(crate) decommit_free: bool,
     pub(crate) limit_bytes: usize,
     pub(crate) hard_limit: bool,
@@ -59,6 +61,7 @@ impl Config {
         Config {
             max_idle_ms: 1000,
             retain_bytes: 16 << 20,
+            retain_pct: 200,
             decommit_free: false,
             limit_bytes: 0,
             hard_limit: false,
@@ -83,10 +86,19 @@ impl Config {
     }
 
     /// Idle (free, committed) memory always allowed to stay for reuse, on
-    /// top of as much as the memory in use. Past that, idle memory goes
-    /// back at once, oldest first. Default 16 MiB.
+    /// top of `retain_pct` of the memory in use. Past that, idle memory
+    /// goes back at once, oldest first. Default 16 MiB.
     pub const fn retain_bytes(mut self, bytes: usize) -> Self {
         self.retain_bytes = bytes;
+        self
+    }
+
+    /// Idle memory allowed to stay committed for reuse, in percent of the
+    /// memory in use (on top of `retain_bytes`). Default 200: fragmented
+    /// churn (free slices of odd sizes between slabs) needs room, or it
+    /// gives memory back and faults it in again (see ARCHITECTURE.md).
+    pub const fn retain_pct(mut self, pct: u16) -> Self {
+        self.retain_pct = if pct > 10_000 { 10_000 } else { pct };
         self
     }
 
@@ -308,9 +320,10 @@ pub(crate) fn large_cache_block_max() -> usize {
 }
 
 /// Every environment variable the allocator reads.
-pub const ENV_VARS: [&core::ffi::CStr; 13] = [
+pub const ENV_VARS: [&core::ffi::CStr; 14] = [
     c"POOL_ALLOC_MAX_IDLE_MS",
     c"POOL_ALLOC_RETAIN_MB",
+    c"POOL_ALLOC_RETAIN_PCT",
     c"POOL_ALLOC_DECOMMIT",
     c"POOL_ALLOC_LIMIT_MB",
     c"POOL_ALLOC_HARD_LIMIT",
@@ -346,6 +359,9 @@ pub fn apply_env_reporting(
     }
     if let Some(n) = read(c"POOL_ALLOC_RETAIN_MB", 0, 1 << 20) {
         cfg.retain_bytes = (n as usize) << 20;
+    }
+    if let Some(n) = read(c"POOL_ALLOC_RETAIN_PCT", 0, 10_000) {
+        cfg.retain_pct = n as u16;
     }
     if let Some(n) = read(c"POOL_ALLOC_LIMIT_MB", 0, 1 << 30) {
         cfg.limit_bytes = (n as usize) << 20;

@@ -11,12 +11,13 @@
 //!   **Utilisation** = pooled committed (used + idle) / pool budget; past
 //!   `threshold_pct` idle memory goes back at once.
 //! * **retained budget**: idle memory kept for reuse is at most
-//!   `retain_bytes` + as much as the memory in use; past it, idle memory
-//!   goes back at once, oldest first. (Measured on 4 threads of mixed churn
-//!   up to 1 MiB, `worker mtmixed-1024 --threads 4 --ws 3000 --ops
-//!   4000000 --rss`: with half the memory in use, 12-13 M ops/s and ~1 800
-//!   `madvise` calls a second; with all of it, 30-32 M ops/s and ~500
-//!   calls a second, peak RSS 277-281 against 253-258 MiB; glibc 13-14 M
+//!   `retain_bytes` + `retain_pct` (default 200 %) of the memory in use;
+//!   past it, idle memory goes back at once, oldest first. (Measured on 4
+//!   threads of mixed churn up to 1 MiB, `worker mtmixed-1024 --threads 4
+//!   --ws 3000`: with 50 %, 12-13 M ops/s and ~1 800 `madvise` calls a
+//!   second; with 100 %, 30-32 M ops/s and ~500 a second, peak RSS 277-281
+//!   MiB; with 200 %, no call from the budget in the steady state (only
+//!   `max_idle` expiry, 5-15 a second), peak RSS 292 MiB; glibc 13-14 M
 //!   ops/s at 202-206 MiB.)
 //! * **soft limit**: past `soft_limit_pct` of the limit, idle memory goes
 //!   back at once too. **Hard limit** (`Config::hard_limit`): a new mapping
@@ -78,7 +79,9 @@ pub(crate) fn over_idle_budget() -> bool {
     let cfg = config::get();
     let idle = GLOBAL.idle_bytes.get();
     let used = GLOBAL.used_bytes.get();
-    idle > cfg.retain_bytes.saturating_add(used)
+    idle > cfg
+        .retain_bytes
+        .saturating_add(used / 100 * cfg.retain_pct as usize)
         || used + idle > pct_of(pool_budget(), cfg.threshold_pct)
         || committed_bytes() > pct_of(limit(), cfg.soft_limit_pct)
 }

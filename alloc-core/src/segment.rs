@@ -373,7 +373,7 @@ impl SegmentSet {
     /// The give-back policy, applied whenever idle memory grows, within a
     /// bounded number of system calls:
     /// * past the retained budget (process idle memory above
-    ///   `retain_bytes` + the memory in use), past the
+    ///   `retain_bytes` + `retain_pct` of the memory in use), past the
     ///   utilisation threshold, or past the soft limit: this set's idle
     ///   memory goes back, oldest segment first, until back under;
     /// * every quarter of `max_idle`: idle memory older than `max_idle`
