@@ -28,6 +28,7 @@ LAYERS = {
     "sampler": 12,
     "stats": 11,
     "reclaim": 10,
+    "background": 0,
     "heap": 9,
     "large": 8,
     "slab": 7,

@@ -123,7 +123,7 @@ pub use alloc_stats as stats;
 /// static GLOBAL: pool_alloc::PoolAlloc = pool_alloc::PoolAlloc::new();
 ///
 /// fn main() {
-///     let mut history = pool_alloc::stats_history(30);
+///     let mut history = pool_alloc::stats::LeakDetector::with_capacity(30);
 ///     for _ in 0..5 {
 ///         let _v = vec![0u8; 10_000];
 ///         pool_alloc::tick(&mut history);
@@ -134,7 +134,7 @@ pub use alloc_stats as stats;
 /// }
 /// ```
 #[doc(inline)]
-pub use alloc_core::{snapshot_into, stats_history, tick, Sampler};
+pub use alloc_core::{snapshot_into, tick, Sampler};
 
 /// A point-in-time view of the allocator, from [`snapshot`].
 #[doc(inline)]

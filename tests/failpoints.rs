@@ -14,26 +14,14 @@ use std::alloc::{GlobalAlloc, Layout};
 use std::sync::Mutex;
 use test_support::pattern::{self, Probes};
 use test_support::ranges::LiveRanges;
+use test_support::rng::XorShift;
 
 static A: PoolAlloc = PoolAlloc::new();
 /// The failpoint rate is process-wide: one test at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        ((self.next() >> 32) * n) >> 32
-    }
-}
-
 /// A size from every band, weighted to the ones that make system calls.
-fn size(rng: &mut Rng) -> usize {
+fn size(rng: &mut XorShift) -> usize {
     match rng.below(8) {
         0 | 1 => 1 + rng.below(3584) as usize,
         2..=5 => 4096 + rng.below((1 << 20) - 4096) as usize,
@@ -41,7 +29,7 @@ fn size(rng: &mut Rng) -> usize {
     }
 }
 
-fn align(rng: &mut Rng) -> usize {
+fn align(rng: &mut XorShift) -> usize {
     match rng.below(8) {
         0..=5 => 8,
         6 => 4096,
@@ -57,7 +45,7 @@ struct Live {
 
 /// One op sequence on `A` under failpoints; returns (nulls seen, ops).
 fn run_sequence(seed: u64, ops: usize) -> (usize, usize) {
-    let mut rng = Rng(seed | 1);
+    let mut rng = XorShift(seed | 1);
     let mut live: Vec<Live> = Vec::new();
     let mut ranges = LiveRanges::new();
     let mut nulls = 0;

@@ -9,6 +9,7 @@ use pool_alloc::PoolAlloc;
 use std::alloc::{alloc, dealloc, Layout};
 use std::sync::mpsc;
 use test_support::pattern::{self, Probes};
+use test_support::rng::XorShift;
 
 #[global_allocator]
 static GLOBAL: PoolAlloc = PoolAlloc::new();
@@ -16,21 +17,13 @@ static GLOBAL: PoolAlloc = PoolAlloc::new();
 const THREADS: usize = 8;
 const OPS: usize = 60_000;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn size(&mut self) -> usize {
-        match self.next() % 1000 {
-            0..=899 => 1 + (self.next() % 512) as usize,
-            900..=989 => 513 + (self.next() % (256 << 10)) as usize,
-            990..=997 => (256 << 10) + (self.next() % (768 << 10)) as usize,
-            _ => (1 << 20) + (self.next() % (3 << 20)) as usize,
-        }
+/// A size from every band: mostly small, some pooled, a few large.
+fn size(rng: &mut XorShift) -> usize {
+    match rng.next_u64() % 1000 {
+        0..=899 => 1 + (rng.next_u64() % 512) as usize,
+        900..=989 => 513 + (rng.next_u64() % (256 << 10)) as usize,
+        990..=997 => (256 << 10) + (rng.next_u64() % (768 << 10)) as usize,
+        _ => (1 << 20) + (rng.next_u64() % (3 << 20)) as usize,
     }
 }
 
@@ -45,14 +38,14 @@ unsafe impl Send for Block {}
 /// Every byte of the first and last 4 KiB, every 509th between.
 const PROBES: Probes = Probes::Dense;
 
-fn make(rng: &mut Rng) -> Block {
-    let size = rng.size();
-    let align = 1usize << (rng.next() % 7); // 1..64
+fn make(rng: &mut XorShift) -> Block {
+    let size = size(rng);
+    let align = 1usize << (rng.next_u64() % 7); // 1..64
     let layout = Layout::from_size_align(size, align).unwrap();
     let p = unsafe { alloc(layout) };
     assert!(!p.is_null());
     assert_eq!(p as usize % align, 0);
-    let seed = rng.next();
+    let seed = rng.next_u64();
     unsafe { pattern::fill(p, size, seed, PROBES) };
     Block {
         p: p as usize,
@@ -83,18 +76,18 @@ fn eight_threads_with_cross_thread_frees() {
         .map(|(t, rx)| {
             let next = senders[(t + 1) % THREADS].clone();
             std::thread::spawn(move || {
-                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((t as u64 + 1) * 0x1234_5678));
+                let mut rng = XorShift(0x9E37_79B9_7F4A_7C15 ^ ((t as u64 + 1) * 0x1234_5678));
                 let mut mine: Vec<Block> = Vec::new();
                 for _ in 0..OPS {
                     while let Ok(b) = rx.try_recv() {
                         free(b);
                     }
-                    if mine.len() < 200 || rng.next().is_multiple_of(2) {
+                    if mine.len() < 200 || rng.next_u64().is_multiple_of(2) {
                         mine.push(make(&mut rng));
                     } else {
-                        let i = (rng.next() as usize) % mine.len();
+                        let i = (rng.next_u64() as usize) % mine.len();
                         let b = mine.swap_remove(i);
-                        if rng.next().is_multiple_of(3) {
+                        if rng.next_u64().is_multiple_of(3) {
                             let _ = next.send(b);
                         } else {
                             free(b);

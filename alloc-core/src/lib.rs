@@ -35,6 +35,7 @@
 //! | | `stats.rs` | `snapshot()`: sums the counters into an `alloc_stats` value |
 //! | | `reclaim.rs` | reclaim levels, the background `Reclaimer`, pressure sampling and callbacks |
 //! | | `sampler.rs` | the stats history: `tick()` and the `Sampler` thread |
+//! | | `background.rs` | the periodic thread both of those run on |
 //! | heap | `heap/mod.rs` | the `Heap` type, TLS slot, registry |
 //! | | `heap/alloc.rs` | **the allocation fast path** `alloc_fast`, and the slow path |
 //! | | `heap/free.rs` | **the free fast path** `free`, remote frees, emptied slabs |
@@ -43,7 +44,7 @@
 //! | | `heap/reclaim.rs` | idle memory back across heaps (other threads', abandoned) |
 //! | large | `large.rs` | blocks above 1 MiB (and over-aligned ones) |
 //! | slab | `slab.rs` | the slab descriptor, `slab_of`, free lists, carving |
-//! | segment | `segment.rs` | 4 MiB segments, runs of slices, spares, the segment cache |
+//! | segment | `segment.rs` | 4 MiB segments, runs of slices, idle ages, the segment cache |
 //! | limits | `limits.rs` | the memory limit, pool budget, retained budget, hard limit |
 //! | os | `os.rs` | every system call |
 //! | leaves | `size_class.rs` | classes and their O(1) lookup |
@@ -65,6 +66,8 @@
 // `--cfg loom` builds compile only the lock-free modules and their models
 // (loom's atomics are not `const`, so the allocator's statics cannot be built
 // with them).
+#[cfg(not(loom))]
+mod background;
 mod cache;
 mod counters;
 mod handoff;
@@ -120,7 +123,7 @@ pub use reclaim::{
 #[cfg(all(not(loom), feature = "metrics"))]
 pub use sampler::publish;
 #[cfg(not(loom))]
-pub use sampler::{stats_history, tick, Sampler};
+pub use sampler::{tick, Sampler};
 #[cfg(not(loom))]
 pub use size_class::{CLASSES, POOLED_MAX};
 #[cfg(not(loom))]

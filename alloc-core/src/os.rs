@@ -249,45 +249,32 @@ pub(crate) unsafe fn unmap(p: *mut u8, size: usize) {
     }
 }
 
-/// Decommit a page-aligned range: the address space stays, the pages go back
-/// to the OS and read as zero when touched again. False when the call
-/// failed: the pages are still there, with their contents.
+/// Decommit a page-aligned range: the address space stays, the pages go
+/// back to the OS. With `MADV_DONTNEED` (`lazily` false) they read as zero
+/// when touched again; with `MADV_FREE` the kernel takes them only when it
+/// needs memory, and until then they may keep their contents (resident
+/// memory does not drop at once). False when the call failed: the pages are
+/// still there, with their contents.
 ///
 /// # Safety
 /// * `p..p+size` is page-aligned, inside a mapping of this allocator, and
-///   its contents are no longer needed (they read as zero afterwards).
+///   its contents are no longer needed.
 #[must_use]
-pub(crate) unsafe fn decommit(p: *mut u8, size: usize) -> bool {
+pub(crate) unsafe fn decommit(p: *mut u8, size: usize, lazily: bool) -> bool {
     if size == 0 {
         return true;
     }
     if failpoints::hit() {
         return false;
     }
-    // SAFETY: caller contract; MADV_DONTNEED on a private anonymous
-    // mapping only drops the pages' contents.
-    unsafe { libc::madvise(p.cast(), size, libc::MADV_DONTNEED) == 0 }
-}
-
-/// Decommit lazily (`MADV_FREE`): the kernel takes the pages when it needs
-/// memory; until then they may keep their contents, and resident memory
-/// does not drop at once.
-///
-/// False when the call failed.
-///
-/// # Safety
-/// * As [`decommit`], except that the range does not read as zero after.
-#[must_use]
-pub(crate) unsafe fn decommit_lazily(p: *mut u8, size: usize) -> bool {
-    if size == 0 {
-        return true;
-    }
-    if failpoints::hit() {
-        return false;
-    }
-    // SAFETY: caller contract; MADV_FREE on a private anonymous mapping only
-    // lets the kernel drop the pages' contents.
-    unsafe { libc::madvise(p.cast(), size, libc::MADV_FREE) == 0 }
+    let advice = if lazily {
+        libc::MADV_FREE
+    } else {
+        libc::MADV_DONTNEED
+    };
+    // SAFETY: caller contract; either advice on a private anonymous mapping
+    // only drops (or lets the kernel drop) the pages' contents.
+    unsafe { libc::madvise(p.cast(), size, advice) == 0 }
 }
 
 /// Try to grow or shrink the mapping at `p` in place. True on success.

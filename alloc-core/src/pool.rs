@@ -114,7 +114,7 @@ impl PoolAlloc {
         let (mut p, mut zeroed) = large::alloc(size, align, &self.config);
         if p.is_null() && limits::would_pass_hard_limit(size) {
             // The hard limit refused the mapping: reclaim once, ask again.
-            reclaim_for_limit(crate::heap::current_heap());
+            reclaim_for_limit();
             (p, zeroed) = large::alloc(size, align, &self.config);
         }
         if zero && !zeroed && !p.is_null() {

@@ -54,12 +54,7 @@ impl PressureLevel {
 
     /// The level's name, as the stats print it.
     pub fn name(self) -> &'static str {
-        match self {
-            PressureLevel::Low => "low",
-            PressureLevel::Medium => "medium",
-            PressureLevel::High => "high",
-            PressureLevel::Critical => "critical",
-        }
+        alloc_stats::PRESSURE_LEVELS[self as usize]
     }
 }
 

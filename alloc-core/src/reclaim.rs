@@ -30,16 +30,13 @@
 //!
 //! Callbacks never run inside an allocation.
 
+use crate::background::Background;
 use crate::counters::GLOBAL;
 use crate::heap::current_heap;
-use crate::heap::reclaim::{
-    reclaim_other_heaps, reclaim_own, request_release_all, sweep_abandoned,
-};
+use crate::heap::exit::sweep_abandoned_now;
+use crate::heap::reclaim::{reclaim_other_heaps, reclaim_own, request_release_all};
 use crate::pressure::{Callbacks, PressureCallback, PressureLevel, PressureState};
 use crate::{config, large, limits, os};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// How hard [`reclaim`] works; each level includes the ones before it.
@@ -59,12 +56,7 @@ pub enum ReclaimLevel {
 impl ReclaimLevel {
     /// The level's name.
     pub fn name(self) -> &'static str {
-        match self {
-            ReclaimLevel::Gentle => "gentle",
-            ReclaimLevel::Moderate => "moderate",
-            ReclaimLevel::Aggressive => "aggressive",
-            ReclaimLevel::Emergency => "emergency",
-        }
+        alloc_stats::RECLAIM_LEVELS[self as usize]
     }
 }
 
@@ -90,18 +82,24 @@ pub struct Reclaimed {
 /// ```
 pub fn reclaim(level: ReclaimLevel) -> Reclaimed {
     config::ensure_init();
-    let cfg = config::get();
     let cutoff = if level == ReclaimLevel::Gentle {
-        os::now_ms().saturating_sub(cfg.max_idle_ms)
+        os::now_ms().saturating_sub(config::get().max_idle_ms)
     } else {
         u64::MAX
     };
-    let own = reclaim_own(cutoff, level >= ReclaimLevel::Moderate);
+    reclaim_at(level, cutoff, level >= ReclaimLevel::Moderate)
+}
+
+/// [`reclaim`] at `level` with idle memory older than `cutoff` (coarse ms;
+/// `u64::MAX`: all) going back; `own_kept`: the calling thread's kept
+/// empty slabs too.
+fn reclaim_at(level: ReclaimLevel, cutoff: u64, own_kept: bool) -> Reclaimed {
+    let own = reclaim_own(cutoff, own_kept);
     let mut given = own.given;
     let mut slabs = own.slabs;
     given.add(reclaim_other_heaps(current_heap(), cutoff, usize::MAX));
     if level >= ReclaimLevel::Aggressive {
-        let swept = sweep_abandoned();
+        let swept = sweep_abandoned_now();
         given.add(swept.given);
         slabs += swept.slabs;
         request_release_all();
@@ -109,30 +107,19 @@ pub fn reclaim(level: ReclaimLevel) -> Reclaimed {
     if level >= ReclaimLevel::Emergency {
         given.bytes += large::flush_cache();
     } else {
-        given.bytes += large::expire_cache(os::now_ms(), cfg.max_idle_ms);
+        let now = os::now_ms();
+        given.bytes += large::expire_cache(now, now.saturating_sub(cutoff));
     }
-    let out = Reclaimed {
-        bytes: given.bytes as u64,
-        slabs: slabs as u64,
-        segments: given.segments as u64,
-    };
     GLOBAL.reclaim_runs[level as usize].add(1);
     GLOBAL.reclaim_bytes[level as usize].add(given.bytes);
     if level >= ReclaimLevel::Emergency {
         CALLBACKS.run(current_level());
     }
-    out
-}
-
-/// The reclaimer's pass over a quiet process: idle memory older than
-/// `cutoff` (coarse ms), in every heap, and the large cache.
-fn reclaim_idle_since(cutoff: u64) {
-    let mut given = reclaim_own(cutoff, true).given;
-    given.add(reclaim_other_heaps(current_heap(), cutoff, usize::MAX));
-    let now = os::now_ms();
-    given.bytes += large::expire_cache(now, now.saturating_sub(cutoff));
-    GLOBAL.reclaim_runs[ReclaimLevel::Gentle as usize].add(1);
-    GLOBAL.reclaim_bytes[ReclaimLevel::Gentle as usize].add(given.bytes);
+    Reclaimed {
+        bytes: given.bytes as u64,
+        slabs: slabs as u64,
+        segments: given.segments as u64,
+    }
 }
 
 static PRESSURE: PressureState = PressureState::new();
@@ -199,8 +186,7 @@ pub fn poll() -> PressureLevel {
 /// r.stop();
 /// ```
 pub struct Reclaimer {
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
+    thread: Background,
 }
 
 impl Reclaimer {
@@ -213,53 +199,35 @@ impl Reclaimer {
 
     /// Start the reclaimer with a tick of `period`.
     pub fn with_period(period: Duration) -> Reclaimer {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let handle = std::thread::Builder::new()
-            .name("pool-alloc-reclaimer".into())
-            .spawn(move || {
-                let tick_ms = period.as_millis().max(1) as u64;
-                let mut taken = GLOBAL.runs_taken.get();
-                while !flag.load(Ordering::Acquire) {
-                    // A process that took no new slab memory for a whole
-                    // tick is idle: its idle memory goes back after one
-                    // tick, not max_idle. A busy one keeps it max_idle.
-                    let now_taken = GLOBAL.runs_taken.get();
-                    if now_taken == taken {
-                        reclaim_idle_since(os::now_ms().saturating_sub(tick_ms));
-                    } else {
-                        reclaim(ReclaimLevel::Gentle);
-                    }
-                    taken = now_taken;
-                    poll();
-                    std::thread::park_timeout(period);
-                }
-            })
-            .ok();
-        Reclaimer { stop, handle }
+        let tick_ms = period.as_millis().max(1) as u64;
+        let mut taken = GLOBAL.runs_taken.get();
+        let thread = Background::spawn("pool-alloc-reclaimer", period, move || {
+            // A process that took no new slab memory for a whole tick is
+            // idle: its idle memory goes back after one tick, not max_idle.
+            // A busy one keeps it max_idle.
+            let now_taken = GLOBAL.runs_taken.get();
+            if now_taken == taken {
+                reclaim_at(
+                    ReclaimLevel::Gentle,
+                    os::now_ms().saturating_sub(tick_ms),
+                    true,
+                );
+            } else {
+                reclaim(ReclaimLevel::Gentle);
+            }
+            taken = now_taken;
+            poll();
+        });
+        Reclaimer { thread }
     }
 
     /// Whether the thread is running (it could be started).
     pub fn is_running(&self) -> bool {
-        self.handle.is_some()
+        self.thread.is_running()
     }
 
-    /// Stop the thread and wait for it.
+    /// Stop the thread and wait for it (dropping the `Reclaimer` does too).
     pub fn stop(mut self) {
-        self.halt();
-    }
-
-    fn halt(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(h) = self.handle.take() {
-            h.thread().unpark();
-            let _ = h.join();
-        }
-    }
-}
-
-impl Drop for Reclaimer {
-    fn drop(&mut self) {
-        self.halt();
+        self.thread.stop();
     }
 }

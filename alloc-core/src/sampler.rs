@@ -5,29 +5,22 @@
 //! slot has been filled once. Readers take the history's mutex, which no
 //! allocating thread ever touches.
 
+use crate::background::Background;
 use crate::stats::snapshot_into;
 use alloc_stats::{History, LeakDetector, LeakReport, Snapshot};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// Record one snapshot into `detector` now (in place, see
 /// [`snapshot_into`]).
 ///
 /// ```
-/// let mut d = alloc_core::stats_history(8);
+/// let mut d = alloc_stats::LeakDetector::with_capacity(8);
 /// alloc_core::tick(&mut d);
 /// assert_eq!(d.history().len(), 1);
 /// ```
 pub fn tick(detector: &mut LeakDetector) {
     detector.record_with(snapshot_into);
-}
-
-/// A leak detector over the last `capacity` snapshots (fill it with
-/// [`tick`]).
-pub fn stats_history(capacity: usize) -> LeakDetector {
-    LeakDetector::with_capacity(capacity)
 }
 
 /// A background thread recording a snapshot every interval.
@@ -42,36 +35,24 @@ pub fn stats_history(capacity: usize) -> LeakDetector {
 /// ```
 pub struct Sampler {
     detector: Arc<Mutex<LeakDetector>>,
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
+    thread: Background,
 }
 
 impl Sampler {
     /// Start sampling every `interval` into a history of `capacity`.
     pub fn start(interval: Duration, capacity: usize) -> Sampler {
         let detector = Arc::new(Mutex::new(LeakDetector::with_capacity(capacity)));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (d, flag) = (detector.clone(), stop.clone());
-        let handle = std::thread::Builder::new()
-            .name("pool-alloc-sampler".into())
-            .spawn(move || {
-                while !flag.load(Ordering::Acquire) {
-                    if let Ok(mut d) = d.lock() {
-                        tick(&mut d);
-                        #[cfg(feature = "metrics")]
-                        if let Some(s) = d.history().latest() {
-                            publish(s);
-                        }
-                    }
-                    std::thread::park_timeout(interval);
+        let d = detector.clone();
+        let thread = Background::spawn("pool-alloc-sampler", interval, move || {
+            if let Ok(mut d) = d.lock() {
+                tick(&mut d);
+                #[cfg(feature = "metrics")]
+                if let Some(s) = d.history().latest() {
+                    publish(s);
                 }
-            })
-            .ok();
-        Sampler {
-            detector,
-            stop,
-            handle,
-        }
+            }
+        });
+        Sampler { detector, thread }
     }
 
     /// The leak-risk report over the history so far.
@@ -90,23 +71,9 @@ impl Sampler {
         f(d.history())
     }
 
-    /// Stop the thread and wait for it.
+    /// Stop the thread and wait for it (dropping the `Sampler` does too).
     pub fn stop(mut self) {
-        self.halt();
-    }
-
-    fn halt(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(h) = self.handle.take() {
-            h.thread().unpark();
-            let _ = h.join();
-        }
-    }
-}
-
-impl Drop for Sampler {
-    fn drop(&mut self) {
-        self.halt();
+        self.thread.stop();
     }
 }
 

@@ -190,7 +190,6 @@ pub(crate) const CALLS_PER_PASS: usize = 8;
 pub(crate) struct SegmentSet {
     /// Segments holding runs or idle slices (doubly linked).
     list: *mut Segment,
-    count: usize,
     /// Bytes of slices in runs in use.
     used_bytes: usize,
     /// Bytes of free but dirty (touched, not decommitted) slices: idle
@@ -286,7 +285,6 @@ impl SegmentSet {
             }
         }
         self.list = seg;
-        self.count += 1;
         true
     }
 
@@ -533,7 +531,6 @@ impl SegmentSet {
             s.prev = ptr::null_mut();
             s.next = ptr::null_mut();
         }
-        self.count -= 1;
     }
 }
 
@@ -546,14 +543,7 @@ impl SegmentSet {
 unsafe fn decommit(p: *mut u8, len: usize) -> Option<bool> {
     let lazy = crate::config::get().decommit_free;
     // SAFETY: caller contract.
-    let ok = unsafe {
-        if lazy {
-            os::decommit_lazily(p, len)
-        } else {
-            os::decommit(p, len)
-        }
-    };
-    ok.then_some(lazy)
+    unsafe { os::decommit(p, len, lazy) }.then_some(lazy)
 }
 
 /// The next segment of a set's list after `seg` (null at the end).

@@ -345,7 +345,7 @@ pub(crate) unsafe fn trim_pooled(p: *mut u8, touch: usize) {
         let e = &mut *Extents::entry(ptr::addr_of_mut!((*slab).extents), i);
         let was = *e;
         if let Some((from, to)) = extent::on_handout(e, p as usize, bs, touch, trim) {
-            if os::decommit(from as *mut u8, to - from) {
+            if os::decommit(from as *mut u8, to - from, false) {
                 GLOBAL.decommitted_bytes.add(to - from);
             } else {
                 *e = was; // the tail is still touched

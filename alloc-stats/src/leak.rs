@@ -391,23 +391,14 @@ mod tests {
     //! a churning background of classes, and the class under test.
     use super::*;
     use crate::ClassStats;
+    use test_support::rng::XorShift;
 
     const MIB: f64 = 1024.0 * 1024.0;
-
-    struct Rng(u64);
-    impl Rng {
-        fn unit(&mut self) -> f64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            (self.0 >> 11) as f64 / (1u64 << 53) as f64
-        }
-    }
 
     /// A simulated process: 8 churning classes around steady levels, and
     /// class 9 whose live bytes follow `target(second)`.
     struct Sim {
-        rng: Rng,
+        rng: XorShift,
         t: u64,
         classes: Vec<ClassStats>,
     }
@@ -422,7 +413,7 @@ mod tests {
                 })
                 .collect();
             Sim {
-                rng: Rng(seed | 1),
+                rng: XorShift(seed | 1),
                 t: 0,
                 classes,
             }

@@ -120,6 +120,17 @@ struct Live {
 }
 
 impl Live {
+    /// A new block at `p`, filled with the pattern of `seed`.
+    fn filled(p: *mut u8, layout: Layout, seed: u64) -> Live {
+        let b = Live {
+            p: p as usize,
+            layout,
+            seed,
+        };
+        b.fill();
+        b
+    }
+
     /// Write the block's pattern.
     fn fill(&self) {
         // SAFETY: a live block we own, `layout.size()` bytes.
@@ -187,13 +198,7 @@ pub fn ops(data: &[u8]) {
                     unsafe { pattern::check_zeroed(p, size, PROBES) };
                 }
                 seed += 1;
-                let b = Live {
-                    p: p as usize,
-                    layout,
-                    seed,
-                };
-                b.fill();
-                live.push(b);
+                live.push(Live::filled(p, layout, seed));
                 if live.len() > MAX_LIVE {
                     let b = live.swap_remove(0);
                     ranges.remove(b.p);
@@ -279,12 +284,7 @@ fn threads_side(
         assert_eq!(p as usize % align, 0, "misaligned for {layout:?}");
         allocated += 1;
         seed += 1;
-        let b = Live {
-            p: p as usize,
-            layout,
-            seed,
-        };
-        b.fill();
+        let b = Live::filled(p, layout, seed);
         if op % 2 == 0 {
             tx.send(b).expect("the peer's receiver outlives both sides");
         } else {

@@ -7,6 +7,7 @@
 //!   block is checked for overlap in O(log n).
 //! * [`child`]: re-run the current test binary as a child process running
 //!   one test with an environment variable set.
+//! * [`rng`]: the seeded pseudo-random generator the tests draw from.
 
 #![warn(missing_docs)]
 #![warn(unsafe_op_in_unsafe_fn)]
@@ -14,3 +15,4 @@
 pub mod child;
 pub mod pattern;
 pub mod ranges;
+pub mod rng;

@@ -146,7 +146,7 @@ unsafe fn new_slab(heap: *mut Heap, c: usize) -> *mut Slab {
                     break;
                 }
                 // The hard limit refused the segment: one emergency reclaim.
-                reclaim_for_limit(heap);
+                reclaim_for_limit();
             }
         }
         if !slab.is_null() {

@@ -167,7 +167,6 @@ unsafe fn release_empty(heap: *mut Heap) -> usize {
     unsafe {
         debug_assert!((*heap).releasing);
         process_delayed(heap);
-        let now = os::now_ms();
         let mut seg = (*heap).segments.first();
         while !seg.is_null() {
             // Read before releasing: a release moves `seg` to the list's
@@ -186,12 +185,7 @@ unsafe fn release_empty(heap: *mut Heap) -> usize {
                 }
                 if (*slab).used == 0 && (*slab).owner_flags & FLAG_FULL == 0 {
                     queue::remove(heap, slab);
-                    let since = if (*slab).idle_since != 0 {
-                        (*slab).idle_since
-                    } else {
-                        now
-                    };
-                    release_slab(heap, slab, since, false);
+                    release_slab(heap, slab, false);
                     released += 1;
                 }
             }
@@ -221,7 +215,7 @@ pub(super) fn sweep_abandoned() {
 }
 
 /// Sweep every abandoned heap now (see [`sweep_abandoned`]).
-pub(super) fn sweep_abandoned_now() -> HeapsReclaimed {
+pub(crate) fn sweep_abandoned_now() -> HeapsReclaimed {
     let mut out = HeapsReclaimed::default();
     if ABANDONED_HEAPS.load(Ordering::Relaxed) == 0 {
         return out;

@@ -126,31 +126,26 @@ unsafe fn slab_emptied(heap: *mut Heap, slab: *mut Slab) {
             }
         }
         queue::remove(heap, slab);
-        let since = if (*slab).idle_since != 0 {
-            (*slab).idle_since
-        } else {
-            os::now_ms()
-        };
-        release_slab(heap, slab, since, true);
+        release_slab(heap, slab, true);
     }
 }
 
-/// Give an empty slab's slices back to `heap`'s segments, idle since
-/// `since`; with `policy`, the set then gives idle memory back as its
-/// policy says (`SegmentSet::after_return`).
+/// Give an empty slab's slices back to `heap`'s segments, idle since the
+/// slab was kept empty (or now, for a slab released as it empties); with
+/// `policy`, the set then gives idle memory back as its policy says
+/// (`SegmentSet::after_return`).
 ///
 /// # Safety
 /// * The caller holds `heap`; `slab` is an empty slab of it in no queue.
-pub(super) unsafe fn release_slab(
-    heap: *mut Heap,
-    slab: *mut Slab,
-    since: u64,
-    policy: bool,
-) -> Reclaimed {
+pub(super) unsafe fn release_slab(heap: *mut Heap, slab: *mut Slab, policy: bool) -> Reclaimed {
     // SAFETY: caller contract; waiting out a hand-off in progress makes the
     // slab's remote-free word quiet before its slices are reused. The set
     // is changed only under its lock.
     unsafe {
+        let since = match (*slab).idle_since {
+            0 => os::now_ms(),
+            kept => kept,
+        };
         unkeep(heap, slab);
         (*slab).thread_free.clear_delayed();
         count_slab(heap, (*slab).class as usize, u64::MAX);

@@ -15,7 +15,6 @@ use super::exit::{reclaim_abandoned, sweep_abandoned_now};
 use super::free::release_slab;
 use super::{current_heap, empty_slab, queue, registry_first, Heap, HeapsReclaimed};
 use crate::large;
-use crate::os;
 use crate::segment::Reclaimed;
 use crate::size_class::SMALL_CLASSES;
 use crate::sync::Ordering;
@@ -45,12 +44,7 @@ pub(crate) unsafe fn release_kept_slabs(heap: *mut Heap, cutoff: u64) -> usize {
                 };
                 if (*s).used == 0 && expired {
                     queue::remove(heap, s);
-                    let since = if (*s).idle_since != 0 {
-                        (*s).idle_since
-                    } else {
-                        os::now_ms()
-                    };
-                    release_slab(heap, s, since, false);
+                    release_slab(heap, s, false);
                     n += 1;
                 }
                 s = next;
@@ -120,19 +114,13 @@ pub(crate) fn request_release_all() {
     }
 }
 
-/// Sweep every abandoned heap now: release its empty slabs and give back
-/// all its idle memory.
-pub(crate) fn sweep_abandoned() -> HeapsReclaimed {
-    sweep_abandoned_now()
-}
-
-/// The hard limit refused memory to `me`: give back everything that can
-/// go, once (own kept slabs and idle memory, other heaps' idle memory,
-/// abandoned heaps, cached large mappings).
-pub(crate) fn reclaim_for_limit(me: *mut Heap) -> HeapsReclaimed {
+/// The hard limit refused memory to the calling thread: give back
+/// everything that can go, once (its kept slabs and idle memory, other
+/// heaps' idle memory, abandoned heaps, cached large mappings).
+pub(crate) fn reclaim_for_limit() -> HeapsReclaimed {
     let mut out = reclaim_own(u64::MAX, true);
-    debug_assert!(me.is_null() || me == current_heap());
-    out.given.add(reclaim_other_heaps(me, u64::MAX, usize::MAX));
+    out.given
+        .add(reclaim_other_heaps(current_heap(), u64::MAX, usize::MAX));
     let swept = sweep_abandoned_now();
     out.given.add(swept.given);
     out.slabs += swept.slabs;
