@@ -37,6 +37,7 @@ LAYERS = {
     "config": 3,
     "counters": 3,
     "extent": 3,
+    "pages": 3,
     "remote": 2,
     "cache": 2,
     "handoff": 2,

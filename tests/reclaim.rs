@@ -98,7 +98,7 @@ fn each_level_gives_memory_back() {
             let after = rss();
             assert!(r.bytes >= 48 * MIB as u64, "gentle gave back {r:?}");
             assert!(
-                before - after >= 40 * MIB,
+                before.saturating_sub(after) >= 40 * MIB,
                 "gentle: rss {before} -> {after}"
             );
 
@@ -112,7 +112,7 @@ fn each_level_gives_memory_back() {
                 let after = rss();
                 assert!(r.bytes >= 48 * MIB as u64, "{level:?} gave back {r:?}");
                 assert!(
-                    before - after >= 40 * MIB,
+                    before.saturating_sub(after) >= 40 * MIB,
                     "{level:?}: rss {before} -> {after}"
                 );
             }
@@ -126,7 +126,7 @@ fn each_level_gives_memory_back() {
             let after = rss();
             assert!(r.bytes >= 20 * MIB as u64, "emergency gave back {r:?}");
             assert!(
-                before - after >= 18 * MIB,
+                before.saturating_sub(after) >= 18 * MIB,
                 "emergency: rss {before} -> {after}"
             );
         },
@@ -184,12 +184,15 @@ fn max_idle_expires_on_the_next_allocation() {
                 let one = alloc_touched(1, 700 << 10);
                 free_all(&one);
                 after = rss();
-                if before - after >= 40 * MIB {
+                if before.saturating_sub(after) >= 40 * MIB {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(30));
             }
-            assert!(before - after >= 40 * MIB, "rss {before} -> {after}");
+            assert!(
+                before.saturating_sub(after) >= 40 * MIB,
+                "rss {before} -> {after}"
+            );
         },
     );
 }
@@ -212,13 +215,13 @@ fn the_reclaimer_gives_idle_memory_back_with_no_allocation() {
             // allocation): the reclaimer's thread does the work.
             let mut now = rss();
             for _ in 0..200 {
-                if peak - now >= 40 * MIB {
+                if peak.saturating_sub(now) >= 40 * MIB {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(50));
                 now = rss();
             }
-            assert!(peak - now >= 40 * MIB, "rss {peak} -> {now}");
+            assert!(peak.saturating_sub(now) >= 40 * MIB, "rss {peak} -> {now}");
             drop(blocks);
             reclaimer.stop();
         },

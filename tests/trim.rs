@@ -1,5 +1,7 @@
 //! `Config::trim_pages`: a reused pooled block's tail, touched by a larger
 //! previous occupant, is given back to the OS (checked with `mincore`).
+//! Only class slabs have such tails: blocks of 32 KiB classes and up are
+//! page runs sized to their requests (`tests/page_runs.rs`).
 
 // SAFETY (all unsafe blocks in this file): raw calls pass pointers this test
 // got from the same allocator with the same layout, still live; mincore gets
@@ -9,7 +11,7 @@
 use pool_alloc::{Config, PoolAlloc};
 use std::alloc::{GlobalAlloc, Layout};
 
-static A: PoolAlloc = PoolAlloc::with_config(Config::new().trim_pages(16));
+static A: PoolAlloc = PoolAlloc::with_config(Config::new().trim_pages(1));
 
 fn resident_pages(p: *mut u8, len: usize) -> usize {
     let start = (p as usize) & !4095;
@@ -23,30 +25,36 @@ fn resident_pages(p: *mut u8, len: usize) -> usize {
 
 #[test]
 fn reused_pooled_block_gives_back_the_tail_a_larger_occupant_touched() {
-    let big = Layout::from_size_align(1_000_000, 8).unwrap();
+    // The 31 744 B class (a class slab): 20 993..=31 744 bytes.
+    let big = Layout::from_size_align(31_000, 8).unwrap();
     let p = unsafe { A.alloc(big) };
     unsafe { std::ptr::write_bytes(p, 1, big.size()) };
     assert!(
-        resident_pages(p, big.size()) >= 240,
+        resident_pages(p, big.size()) >= 7,
         "the big occupant is resident"
     );
     unsafe { A.dealloc(p, big) };
 
-    let small = Layout::from_size_align(820_000, 8).unwrap(); // same 1 MiB class (818176 < 820000)
+    let small = Layout::from_size_align(21_500, 8).unwrap(); // same class
     let q = unsafe { A.alloc(small) };
     assert_eq!(p, q, "LIFO reuse of the same block");
-    let tail = 1_000_000 - 820_000;
-    let tail_start = unsafe { q.add(820_000 + 4096) };
-    let still = resident_pages(tail_start, tail - 8192);
+    // Whole pages past the request up to the big occupant's last whole
+    // page.
+    let from = (q as usize + 21_500).next_multiple_of(4096);
+    let to = (q as usize + 31_000) & !4095;
+    assert!(to > from, "a tail to check");
+    let still = resident_pages(from as *mut u8, to - from);
     assert_eq!(still, 0, "tail pages given back: {still} still resident");
     // The kept part is intact and usable.
-    assert_eq!(unsafe { *q.add(819_999) }, 1);
+    assert_eq!(unsafe { *q.add(21_499) }, 1);
     unsafe { std::ptr::write_bytes(q, 2, small.size()) };
     unsafe { A.dealloc(q, small) };
 
     // Growing again within the class: nothing to trim, the block is reused.
-    let r = unsafe { A.alloc(Layout::from_size_align(825_000, 8).unwrap()) };
+    let again = Layout::from_size_align(30_000, 8).unwrap();
+    let r = unsafe { A.alloc(again) };
     assert_eq!(r, q);
-    assert!(resident_pages(r, 825_000) >= 200);
-    unsafe { A.dealloc(r, Layout::from_size_align(825_000, 8).unwrap()) };
+    unsafe { std::ptr::write_bytes(r, 3, again.size()) };
+    assert!(resident_pages(r, again.size()) >= 7);
+    unsafe { A.dealloc(r, again) };
 }

@@ -73,6 +73,15 @@ impl ClassCounters {
         }
     }
 
+    /// Owner thread: take back an [`on_free`](Self::on_free) of `req`
+    /// bytes counted under the wrong class.
+    pub(crate) fn undo_free(&self, req: usize) {
+        if cfg!(feature = "stats") {
+            bump(&self.frees, u64::MAX);
+            bump(&self.req_free, (req as u64).wrapping_neg());
+        }
+    }
+
     /// Owner thread: a block resized in place.
     pub(crate) fn on_resize(&self, old: usize, new: usize) {
         bump(&self.req_free, old as u64);

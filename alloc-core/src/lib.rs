@@ -49,6 +49,7 @@
 //! | os | `os.rs` | every system call |
 //! | leaves | `size_class.rs` | classes and their O(1) lookup |
 //! | | `extent.rs` | pooled blocks' touched extents (tail trimming) |
+//! | | `pages.rs` | page runs of big pooled blocks: best fit, coalescing, idle pages |
 //! | | `remote.rs` | the remote-free stack and delayed hand-off |
 //! | | `cache.rs` | a bounded lock-free cache of whole mappings |
 //! | | `handoff.rs` | the heap hand-over state (abandon / claim) |
@@ -89,6 +90,8 @@ mod large;
 mod limits;
 #[cfg(not(loom))]
 mod os;
+#[cfg(not(loom))]
+mod pages;
 #[cfg(not(loom))]
 mod pool;
 mod pressure;

@@ -4,14 +4,18 @@
 //! pooled blocks' touched extents (`slab::trim_pooled`).
 
 use crate::config::Config;
-use crate::heap::alloc::{alloc_fast, alloc_with_zero_hint};
+use crate::heap::alloc::{alloc_fast, alloc_pages, alloc_with_zero_hint};
 use crate::heap::free::free;
 use crate::heap::note_resize;
 use crate::heap::reclaim::reclaim_for_limit;
 use crate::reclaim::{reclaim, ReclaimLevel, Reclaimed};
-use crate::segment::{SEG_SIZE, SLICE_SIZE};
-use crate::size_class::{class_of, class_of_small, class_size, is_pooled, POOLED_MAX, SMALL_MAX};
-use crate::slab::{block_start, slab_of, trim_pooled, widen_pooled, KIND_CLASS, KIND_LARGE};
+use crate::segment::{page_run_bytes, SEG_SIZE, SLICE_SIZE};
+use crate::size_class::{
+    class_of, class_of_small, class_size, is_page_class, is_pooled, POOLED_MAX, SMALL_MAX,
+};
+use crate::slab::{
+    block_start, slab_of, trim_pooled, widen_pooled, KIND_CLASS, KIND_LARGE, KIND_PAGES,
+};
 use crate::{large, limits, stats, valgrind};
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;
@@ -86,7 +90,7 @@ impl PoolAlloc {
             if rounded <= POOLED_MAX {
                 let c = class_of(rounded);
                 if class_size(c).is_multiple_of(align) {
-                    return self.alloc_class(c, size, zero);
+                    return self.alloc_class(c, size, zero, false);
                 }
             }
         }
@@ -96,9 +100,9 @@ impl PoolAlloc {
                 // block start from the slab (the Layout says to look).
                 let c = class_of(need);
                 let p = if is_pooled(c) {
-                    self.alloc_pooled(c, size, need, false)
+                    self.alloc_pooled(c, size, need, false, false)
                 } else {
-                    self.alloc_class(c, size, false)
+                    self.alloc_class(c, size, false, false)
                 };
                 if p.is_null() {
                     return p;
@@ -124,10 +128,13 @@ impl PoolAlloc {
         p
     }
 
+    /// A block of class `c` for `size` bytes; with `runs`, a page class
+    /// may be served as a page run (4 KiB-aligned, so not for a bigger
+    /// alignment).
     #[inline]
-    fn alloc_class(&self, c: usize, size: usize, zero: bool) -> *mut u8 {
+    fn alloc_class(&self, c: usize, size: usize, zero: bool, runs: bool) -> *mut u8 {
         if is_pooled(c) {
-            return self.alloc_pooled(c, size, size, zero);
+            return self.alloc_pooled(c, size, size, zero, runs);
         }
         let p = alloc_fast(c, size, &self.config);
         if zero && !p.is_null() {
@@ -139,8 +146,19 @@ impl PoolAlloc {
 
     /// A pooled-band block for `req` bytes of which the caller will touch
     /// the first `touch` (more than `req` when aligning inside the block).
+    /// Page classes are served as page runs sized to `req` when `runs`
+    /// allows and nothing is aligned inside the block.
     #[inline(never)]
-    fn alloc_pooled(&self, c: usize, req: usize, touch: usize, zero: bool) -> *mut u8 {
+    fn alloc_pooled(&self, c: usize, req: usize, touch: usize, zero: bool, runs: bool) -> *mut u8 {
+        if runs && touch == req && is_page_class(c) {
+            // Counted under the request's class, as its free will be.
+            let (p, zeroed) = alloc_pages(class_of(req), req, &self.config);
+            if zero && !zeroed && !p.is_null() {
+                // SAFETY: the run has at least `req` bytes.
+                unsafe { zero_block(p, req) };
+            }
+            return p;
+        }
         let (p, zeroed) = if zero {
             alloc_with_zero_hint(c, req, &self.config)
         } else {
@@ -224,7 +242,7 @@ unsafe impl GlobalAlloc for PoolAlloc {
             let rounded = (size + align - 1) & !(align - 1);
             alloc_fast(class_of_small(rounded), size, &self.config)
         } else if size <= POOLED_MAX && align <= MIN_ALIGN {
-            self.alloc_pooled(class_of(size), size, size, false)
+            self.alloc_pooled(class_of(size), size, size, false, true)
         } else {
             self.alloc_general(size, align, false)
         };
@@ -242,7 +260,7 @@ unsafe impl GlobalAlloc for PoolAlloc {
         let align = layout.align();
         let p = if size <= POOLED_MAX && align <= MIN_ALIGN {
             let rounded = (size + align - 1) & !(align - 1);
-            self.alloc_class(class_of(rounded), size, true)
+            self.alloc_class(class_of(rounded), size, true, true)
         } else {
             self.alloc_general(size, align, true)
         };
@@ -294,6 +312,15 @@ unsafe impl GlobalAlloc for PoolAlloc {
                         valgrind::resize_in_place(ptr, layout.size(), new_size);
                         return ptr;
                     }
+                } else if kind == KIND_PAGES && new_size <= POOLED_MAX {
+                    // A page run stays if the new size is of the same class
+                    // (its accounting unit) and fits the run's pages.
+                    let c = class_of(layout.size());
+                    if class_of(new_size) == c && new_size <= page_run_bytes(ptr) {
+                        note_resize(c, layout.size(), new_size);
+                        valgrind::resize_in_place(ptr, layout.size(), new_size);
+                        return ptr;
+                    }
                 } else if kind == KIND_LARGE && new_size > POOLED_MAX {
                     let q = large::realloc(ptr, align, new_size);
                     if !q.is_null() {
@@ -338,6 +365,8 @@ pub unsafe fn usable_size(ptr: *mut u8, layout: Layout) -> usize {
         let slab = slab_of(ptr);
         if (*slab).kind == KIND_LARGE {
             large::usable_size(ptr, layout.align())
+        } else if (*slab).kind == KIND_PAGES {
+            page_run_bytes(ptr)
         } else if layout.align() <= MIN_ALIGN {
             (*slab).block_size as usize
         } else {

@@ -29,6 +29,8 @@
 use crate::cache::SlotCache;
 use crate::counters::GLOBAL;
 pub(crate) use crate::handoff::SetLock;
+use crate::os::PAGE_SIZE;
+use crate::pages::{bin_of, Node, PageMap, BINS, PAGES};
 use crate::{limits, os};
 use core::ptr;
 
@@ -54,6 +56,11 @@ pub(crate) const TAGS: usize = 64;
 pub(crate) const SEG_KIND_SLABS: u8 = 1;
 /// A segment that is the header of one large block.
 pub(crate) const SEG_KIND_LARGE: u8 = 2;
+/// A segment whose usable slices are page runs (`pages.rs`).
+pub(crate) const SEG_KIND_PAGES: u8 = 3;
+
+const PAGES_PER_SLICE: usize = SLICE_SIZE / PAGE_SIZE;
+const _: () = assert!(PAGES == USABLE_SLICES * PAGES_PER_SLICE);
 
 /// Segment header, at the segment's first byte.
 #[repr(C)]
@@ -87,6 +94,8 @@ pub(crate) struct Segment {
     pub(crate) large_offset: usize,
     /// Large: bytes the user asked for (for stats).
     pub(crate) large_size: usize,
+    /// Page segments: their runs (`pages.rs`).
+    pages: PageMap,
 }
 
 /// Bytes the header occupies, rounded to pages.
@@ -122,6 +131,73 @@ pub(crate) fn descriptor(seg: *mut Segment, i: usize) -> *mut u8 {
 #[inline]
 pub(crate) fn slice_addr(seg: *mut Segment, i: usize) -> *mut u8 {
     seg.cast::<u8>().wrapping_add(i * SLICE_SIZE)
+}
+
+/// Address of page `i` of a page segment.
+fn page_addr(seg: *mut Segment, i: usize) -> *mut u8 {
+    seg.cast::<u8>().wrapping_add(SLICE_SIZE + i * PAGE_SIZE)
+}
+
+/// The page of its page segment that address `p` lies in.
+fn page_index(p: *const u8) -> usize {
+    ((p as usize & SEG_MASK) - SLICE_SIZE) / PAGE_SIZE
+}
+
+/// Bytes of the page run that starts at `p`.
+///
+/// # Safety
+/// * `p` is the start of a live page run (its map entry was written before
+///   the block was handed out, and does not change while it lives).
+pub(crate) unsafe fn page_run_bytes(p: *const u8) -> usize {
+    // SAFETY: caller contract: the header is mapped; the entry is constant.
+    unsafe { (*segment_of(p)).pages.run_len(page_index(p)) * PAGE_SIZE }
+}
+
+/// The bin node at page address `p` of a page segment.
+///
+/// # Safety
+/// * `p` is a page of a page segment the caller's set holds.
+unsafe fn node(p: usize) -> *mut Node {
+    let seg = segment_of(p as *const u8);
+    // SAFETY: caller contract: the header is mapped; a place projection.
+    unsafe { ptr::addr_of_mut!((*seg).pages.nodes[page_index(p as *const u8)]) }
+}
+
+/// Unlink `seg` from the list at `head`.
+///
+/// # Safety
+/// * `seg` is in that list, and the caller holds it.
+unsafe fn unlink_from(head: &mut *mut Segment, seg: *mut Segment) {
+    // SAFETY: caller contract; neighbours in the list are ours too.
+    unsafe {
+        let s = &mut *seg;
+        if s.prev.is_null() {
+            *head = s.next;
+        } else {
+            (*s.prev).next = s.next;
+        }
+        if !s.next.is_null() {
+            (*s.next).prev = s.prev;
+        }
+        s.prev = ptr::null_mut();
+        s.next = ptr::null_mut();
+    }
+}
+
+/// Put `seg` (in no list) at the head of the list at `head`.
+///
+/// # Safety
+/// * `seg` is in no list; the caller holds the list.
+unsafe fn push_front(head: &mut *mut Segment, seg: *mut Segment) {
+    // SAFETY: caller contract.
+    unsafe {
+        (*seg).prev = ptr::null_mut();
+        (*seg).next = *head;
+        if !head.is_null() {
+            (**head).prev = seg;
+        }
+    }
+    *head = seg;
 }
 
 /// The lowest slice starting `n` consecutive set bits of `map`. Bit i of
@@ -197,6 +273,15 @@ pub(crate) struct SegmentSet {
     dirty_free_bytes: usize,
     /// When the last expiry pass ran (coarse ms).
     last_expiry: u64,
+    /// Page segments (`pages.rs`), most recently freed into first.
+    pages_list: *mut Segment,
+    /// Bytes of free but committed pages of the page segments.
+    page_idle_bytes: usize,
+    /// Free page runs of the page segments, by size (`pages::bin_of`):
+    /// per bin the first page of its first run (0: none).
+    bins: [usize; BINS],
+    /// Bit b set: bin b holds a run.
+    bin_mask: u64,
 }
 
 impl SegmentSet {
@@ -205,9 +290,10 @@ impl SegmentSet {
         self.list
     }
 
-    /// Bytes of free slices that hold touched pages (idle memory).
+    /// Bytes of free memory that holds touched pages (idle memory): free
+    /// slices and free pages of page segments.
     pub(crate) fn dirty_free_bytes(&self) -> usize {
-        self.dirty_free_bytes
+        self.dirty_free_bytes + self.page_idle_bytes
     }
 
     /// Take a run of `n` free slices: first one that is already touched (no
@@ -251,23 +337,9 @@ impl SegmentSet {
     /// # Safety
     /// * The caller holds the set's lock.
     pub(crate) unsafe fn grow(&mut self) -> bool {
-        if limits::would_pass_hard_limit(SEG_SIZE) {
+        let seg = new_segment();
+        if seg.is_null() {
             return false;
-        }
-        let mut seg = SEGMENT_CACHE.take(|_| true) as *mut Segment;
-        if !seg.is_null() {
-            GLOBAL.cached_segments_bytes.sub(SEG_SIZE);
-        } else {
-            seg = os::map_aligned(SEG_SIZE, SEG_SIZE).cast();
-            if seg.is_null() {
-                return false;
-            }
-            GLOBAL.mapped_bytes.add(SEG_SIZE);
-            // SAFETY: a fresh zeroed mapping, ours.
-            unsafe {
-                (*seg).dirty_map = 0;
-                (*seg).nonzero_map = 0;
-            }
         }
         // SAFETY: the segment is ours: taken from the cache by its CAS, or
         // freshly mapped; cached segments are empty and clean.
@@ -278,14 +350,196 @@ impl SegmentSet {
             s.free_map = ALL_USABLE;
             s.run_starts = 0;
             s.idle_min = u64::MAX;
-            s.prev = ptr::null_mut();
-            s.next = self.list;
-            if !s.next.is_null() {
-                (*s.next).prev = seg;
+            push_front(&mut self.list, seg);
+        }
+        true
+    }
+
+    /// Take a run of `n` pages (`1 <= n <= PAGES`) from the page segments:
+    /// the most recently freed run long enough in `n`'s size bin, else the
+    /// first run of the smallest bin above it (segregated fit, within 1/8
+    /// of best fit); the rest of the run stays free. Returns its address
+    /// and whether it reads as zero; None when the set must
+    /// [`grow_pages`](Self::grow_pages) first.
+    ///
+    /// # Safety
+    /// * The caller holds the set's lock.
+    pub(crate) unsafe fn take_pages(&mut self, n: usize, tag: u8) -> Option<(*mut u8, bool)> {
+        // SAFETY: runs in the bins are free runs of this set's page
+        // segments, which the caller holds.
+        unsafe {
+            let (p, len) = self.bin_find(n)?;
+            self.bin_remove(p);
+            if len > n {
+                self.bin_insert(p + n * PAGE_SIZE, len - n);
+            }
+            let seg = segment_of(p as *const u8);
+            let t = (*seg).pages.take(page_index(p as *const u8), n, tag);
+            self.page_idle_bytes -= t.dirty * PAGE_SIZE;
+            GLOBAL.idle_bytes.sub(t.dirty * PAGE_SIZE);
+            GLOBAL.used_bytes.add(n * PAGE_SIZE);
+            GLOBAL.runs_taken.add(1);
+            Some((p as *mut u8, t.zero))
+        }
+    }
+
+    /// A free run of at least `n` pages: `(first page, length)`.
+    ///
+    /// # Safety
+    /// * The caller holds the set's lock.
+    unsafe fn bin_find(&self, n: usize) -> Option<(usize, usize)> {
+        let b = bin_of(n);
+        // SAFETY: caller contract: the bins' runs are free runs of ours.
+        unsafe {
+            // In `n`'s own bin some runs may be shorter than `n`: look at a
+            // few for one long enough.
+            let mut p = self.bins[b];
+            for _ in 0..8 {
+                if p == 0 {
+                    break;
+                }
+                let nd = *node(p);
+                if nd.len >= n {
+                    return Some((p, nd.len));
+                }
+                p = nd.next;
+            }
+            // Every run of a higher bin is long enough.
+            let above = if b + 1 == BINS {
+                0
+            } else {
+                self.bin_mask & (!0u64 << (b + 1))
+            };
+            if above == 0 {
+                return None;
+            }
+            let p = self.bins[above.trailing_zeros() as usize];
+            Some((p, (*node(p)).len))
+        }
+    }
+
+    /// File the free run of `len` pages at `p` in its bin.
+    ///
+    /// # Safety
+    /// * The caller holds the set's lock; `p..p+len` is a whole free run of
+    ///   one of its page segments, in no bin.
+    unsafe fn bin_insert(&mut self, p: usize, len: usize) {
+        let b = bin_of(len);
+        let head = self.bins[b];
+        // SAFETY: caller contract: the nodes are in our segments' headers.
+        unsafe {
+            *node(p) = Node {
+                next: head,
+                prev: 0,
+                len,
+            };
+            if head != 0 {
+                (*node(head)).prev = p;
             }
         }
-        self.list = seg;
-        true
+        self.bins[b] = p;
+        self.bin_mask |= 1 << b;
+    }
+
+    /// Take the free run at `p` out of its bin.
+    ///
+    /// # Safety
+    /// * The caller holds the set's lock; a run of its bins starts at `p`.
+    unsafe fn bin_remove(&mut self, p: usize) {
+        // SAFETY: caller contract: the nodes are in our segments' headers.
+        unsafe {
+            let Node { next, prev, len } = *node(p);
+            let b = bin_of(len);
+            if prev == 0 {
+                self.bins[b] = next;
+            } else {
+                (*node(prev)).next = next;
+            }
+            if next != 0 {
+                (*node(next)).prev = prev;
+            }
+            if self.bins[b] == 0 {
+                self.bin_mask &= !(1 << b);
+            }
+        }
+    }
+
+    /// Add a page segment to the set: an empty slab segment of the set
+    /// (its idle slices become idle pages), else one from the global cache
+    /// or a new mapping. Null when the OS has no memory or the hard limit
+    /// refuses. The caller gives the new segment its descriptors
+    /// (`slab::init_pages`) before any run of it is handed out.
+    ///
+    /// # Safety
+    /// * The caller holds the set's lock.
+    pub(crate) unsafe fn grow_pages(&mut self) -> *mut Segment {
+        // SAFETY: segments in the lists are mapped and ours; a new one is
+        // ours alone.
+        unsafe {
+            let mut seg = self.list;
+            while !seg.is_null() && (*seg).free_map != ALL_USABLE {
+                seg = (*seg).next;
+            }
+            if seg.is_null() {
+                seg = new_segment();
+                if seg.is_null() {
+                    return seg;
+                }
+            } else {
+                unlink_from(&mut self.list, seg);
+                let idle = slices_bytes((*seg).dirty_map);
+                self.dirty_free_bytes -= idle;
+                self.page_idle_bytes += idle;
+            }
+            let s = &mut *seg;
+            let (dirty, nonzero, since) = (s.dirty_map, s.nonzero_map, s.idle_since);
+            let slice = |i: usize| 1 + i / PAGES_PER_SLICE;
+            s.pages.init(
+                |i| dirty >> slice(i) & 1 == 1,
+                |i| nonzero >> slice(i) & 1 == 1,
+                |i| since[slice(i)],
+            );
+            s.kind = SEG_KIND_PAGES;
+            s.free_map = 0;
+            s.run_starts = 0;
+            s.dirty_map = 0;
+            s.idle_min = u64::MAX;
+            push_front(&mut self.pages_list, seg);
+            self.bin_insert(page_addr(seg, 0) as usize, PAGES);
+            seg
+        }
+    }
+
+    /// Give back the page run starting at `p`, idle since `since`: it
+    /// merges with the free runs around it, and the merged run goes first
+    /// in its bin (reused before colder ones). The caller applies the
+    /// give-back policy after ([`after_return`](Self::after_return)).
+    ///
+    /// # Safety
+    /// * The caller holds the set's lock; `p` starts a run taken from this
+    ///   set that nothing uses any more.
+    pub(crate) unsafe fn return_pages(&mut self, p: *mut u8, since: u64) {
+        let seg = segment_of(p);
+        // SAFETY: caller contract: a page segment of this set; its free
+        // neighbours are runs of the bins.
+        unsafe {
+            debug_assert_eq!((*seg).kind, SEG_KIND_PAGES);
+            let g = (*seg).pages.give(page_index(p), since);
+            let (mut start, mut len) = (p as usize, g.len);
+            if g.before > 0 {
+                start -= g.before * PAGE_SIZE;
+                self.bin_remove(start);
+                len += g.before;
+            }
+            if g.after > 0 {
+                self.bin_remove(p as usize + g.len * PAGE_SIZE);
+                len += g.after;
+            }
+            self.bin_insert(start, len);
+            self.page_idle_bytes += g.len * PAGE_SIZE;
+            GLOBAL.idle_bytes.add(g.len * PAGE_SIZE);
+            GLOBAL.used_bytes.sub(g.len * PAGE_SIZE);
+        }
     }
 
     /// # Safety
@@ -354,18 +608,11 @@ impl SegmentSet {
         if self.list == seg {
             return;
         }
-        // SAFETY: caller contract; the neighbours are in the list too.
+        // SAFETY: caller contract.
         unsafe {
-            let s = &mut *seg;
-            (*s.prev).next = s.next; // not the head, so it has a `prev`
-            if !s.next.is_null() {
-                (*s.next).prev = s.prev;
-            }
-            s.prev = ptr::null_mut();
-            s.next = self.list;
-            (*self.list).prev = seg;
+            unlink_from(&mut self.list, seg);
+            push_front(&mut self.list, seg);
         }
-        self.list = seg;
     }
 
     /// The give-back policy, applied whenever idle memory grows, within a
@@ -382,7 +629,7 @@ impl SegmentSet {
     pub(crate) unsafe fn after_return(&mut self) -> Reclaimed {
         let mut done = Reclaimed::default();
         let mut calls = CALLS_PER_PASS;
-        while self.dirty_free_bytes > 0 && calls > done.calls && limits::over_idle_budget() {
+        while self.dirty_free_bytes() > 0 && calls > done.calls && limits::over_idle_budget() {
             // SAFETY: caller contract.
             let r = unsafe { self.decommit_oldest_segment(CALLS_PER_PASS - done.calls) };
             if r.bytes == 0 {
@@ -408,16 +655,18 @@ impl SegmentSet {
     /// * The caller holds the set's lock.
     pub(crate) unsafe fn decommit_oldest_segment(&mut self, max_calls: usize) -> Reclaimed {
         let mut oldest: *mut Segment = ptr::null_mut();
-        let mut seg = self.list;
+        let mut oldest_at = u64::MAX;
         // SAFETY: caller contract: the set's segments are mapped and ours.
         unsafe {
-            while !seg.is_null() {
-                if (*seg).idle_min != u64::MAX
-                    && (oldest.is_null() || (*seg).idle_min < (*oldest).idle_min)
-                {
-                    oldest = seg;
+            for head in [self.list, self.pages_list] {
+                let mut seg = head;
+                while !seg.is_null() {
+                    let at = idle_min_of(seg);
+                    if at < oldest_at {
+                        (oldest, oldest_at) = (seg, at);
+                    }
+                    seg = (*seg).next;
                 }
-                seg = (*seg).next;
             }
             if oldest.is_null() {
                 return Reclaimed::default();
@@ -434,16 +683,18 @@ impl SegmentSet {
     /// * The caller holds the set's lock.
     pub(crate) unsafe fn decommit_idle(&mut self, cutoff: u64, max_calls: usize) -> Reclaimed {
         let mut done = Reclaimed::default();
-        let mut seg = self.list;
         // SAFETY: caller contract: the set's segments are mapped and ours;
         // `decommit_in` may unlink `seg`, so its successor is read first.
         unsafe {
-            while !seg.is_null() && done.calls < max_calls {
-                let next = (*seg).next;
-                if (*seg).idle_min < cutoff {
-                    done.add(self.decommit_in(seg, cutoff, max_calls - done.calls));
+            for pages in [false, true] {
+                let mut seg = if pages { self.pages_list } else { self.list };
+                while !seg.is_null() && done.calls < max_calls {
+                    let next = (*seg).next;
+                    if idle_min_of(seg) < cutoff {
+                        done.add(self.decommit_in(seg, cutoff, max_calls - done.calls));
+                    }
+                    seg = next;
                 }
-                seg = next;
             }
         }
         done
@@ -461,6 +712,11 @@ impl SegmentSet {
         cutoff: u64,
         max_calls: usize,
     ) -> Reclaimed {
+        // SAFETY: caller contract.
+        if unsafe { (*seg).kind } == SEG_KIND_PAGES {
+            // SAFETY: caller contract: a page segment of the set.
+            return unsafe { self.decommit_pages_in(seg, cutoff, max_calls) };
+        }
         let mut done = Reclaimed::default();
         // SAFETY: caller contract; free dirty slices hold nothing in use.
         unsafe {
@@ -517,21 +773,99 @@ impl SegmentSet {
     /// # Safety
     /// * `seg` is an empty, clean segment of the set's list.
     unsafe fn unlink(&mut self, seg: *mut Segment) {
-        // SAFETY: caller contract; neighbours in the list are ours too.
+        // SAFETY: caller contract.
+        unsafe { unlink_from(&mut self.list, seg) }
+    }
+
+    /// Decommit the idle pages of page segment `seg` idle since before
+    /// `cutoff`, in runs (one `madvise` each), at most `max_calls`; if the
+    /// segment then holds no run and no committed page, it leaves the set.
+    ///
+    /// # Safety
+    /// * The caller holds the set's lock; `seg` is in its page list.
+    unsafe fn decommit_pages_in(
+        &mut self,
+        seg: *mut Segment,
+        cutoff: u64,
+        max_calls: usize,
+    ) -> Reclaimed {
+        let mut done = Reclaimed::default();
+        // SAFETY: caller contract; idle pages hold nothing in use.
         unsafe {
-            let s = &mut *seg;
-            if s.prev.is_null() {
-                self.list = s.next;
-            } else {
-                (*s.prev).next = s.next;
+            let m = &mut (*seg).pages;
+            let mut at = 0;
+            while done.calls < max_calls {
+                let Some((i, n)) = m.next_expired(at, cutoff) else {
+                    break;
+                };
+                at = i + n;
+                done.calls += 1;
+                let Some(lazy) = decommit(page_addr(seg, i), n * PAGE_SIZE) else {
+                    continue; // failed: the pages stay idle and committed
+                };
+                m.decommitted(i, n, lazy, |t| {
+                    GLOBAL.returned_by_tag[t as usize % TAGS].add(PAGE_SIZE)
+                });
+                done.bytes += n * PAGE_SIZE;
             }
-            if !s.next.is_null() {
-                (*s.next).prev = s.prev;
+            m.refresh_idle_min();
+            self.page_idle_bytes -= done.bytes;
+            GLOBAL.idle_bytes.sub(done.bytes);
+            GLOBAL.decommitted_bytes.add(done.bytes);
+            if m.empty_and_clean() {
+                let nonzero = m.nonzero_groups(PAGES_PER_SLICE);
+                self.bin_remove(page_addr(seg, 0) as usize);
+                unlink_from(&mut self.pages_list, seg);
+                let s = &mut *seg;
+                s.kind = SEG_KIND_SLABS;
+                s.free_map = ALL_USABLE;
+                s.dirty_map = 0;
+                s.nonzero_map = nonzero;
+                done.add(give_back(seg));
             }
-            s.prev = ptr::null_mut();
-            s.next = ptr::null_mut();
+        }
+        done
+    }
+}
+
+/// The oldest idle time of `seg`'s idle memory (`u64::MAX`: none).
+///
+/// # Safety
+/// * `seg` is in a list of a set the caller holds.
+unsafe fn idle_min_of(seg: *mut Segment) -> u64 {
+    // SAFETY: caller contract: the header is mapped.
+    unsafe {
+        if (*seg).kind == SEG_KIND_PAGES {
+            (*seg).pages.idle_min
+        } else {
+            (*seg).idle_min
         }
     }
+}
+
+/// An empty segment for a set: from the global cache (mapped,
+/// decommitted), else a new mapping. Null when the OS has no memory or
+/// the hard limit would be passed.
+fn new_segment() -> *mut Segment {
+    if limits::would_pass_hard_limit(SEG_SIZE) {
+        return ptr::null_mut();
+    }
+    let mut seg = SEGMENT_CACHE.take(|_| true) as *mut Segment;
+    if !seg.is_null() {
+        GLOBAL.cached_segments_bytes.sub(SEG_SIZE);
+    } else {
+        seg = os::map_aligned(SEG_SIZE, SEG_SIZE).cast();
+        if seg.is_null() {
+            return seg;
+        }
+        GLOBAL.mapped_bytes.add(SEG_SIZE);
+        // SAFETY: a fresh zeroed mapping, ours.
+        unsafe {
+            (*seg).dirty_map = 0;
+            (*seg).nonzero_map = 0;
+        }
+    }
+    seg
 }
 
 /// Decommit with the configured advice. None when the call failed (the

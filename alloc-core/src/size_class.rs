@@ -163,6 +163,25 @@ pub(crate) fn is_pooled(c: usize) -> bool {
     c >= SMALL_CLASSES
 }
 
+/// Pooled classes of blocks at least this big are served as page runs
+/// sized to the request (`pages.rs`) rather than from class slabs.
+pub(crate) const PAGE_RUNS_FROM: usize = 32 << 10;
+
+/// The first class served as page runs.
+pub(crate) const FIRST_PAGE_CLASS: usize = {
+    let mut c = SMALL_CLASSES;
+    while (CLASS_SIZES[c] as usize) < PAGE_RUNS_FROM {
+        c += 1;
+    }
+    c
+};
+
+/// Whether class `c` is served as page runs.
+#[inline(always)]
+pub(crate) fn is_page_class(c: usize) -> bool {
+    c >= FIRST_PAGE_CLASS
+}
+
 /// Block size of every class, in class order: the table
 /// `alloc_stats::Counting::with_classes` counts by, so another allocator's
 /// figures come in the same rows.

@@ -37,9 +37,19 @@ pub(crate) type Owner = *mut u8;
 pub(crate) const KIND_CLASS: u8 = 1;
 /// A descriptor standing for a directly mapped large block (`large.rs`).
 pub(crate) const KIND_LARGE: u8 = 2;
+/// The one descriptor of a page segment: its blocks are page runs
+/// (`pages.rs`), not class blocks.
+pub(crate) const KIND_PAGES: u8 = 3;
 
 /// `owner_flags`: the slab is full and in no queue of its heap.
 pub(crate) const FLAG_FULL: u32 = 1;
+/// `owner_flags`: a page segment's descriptor. Its owner's frees take the
+/// free fast path's slow branch, which undoes the fast path's list push
+/// and count (`heap::free`), so the fast path itself has no extra test.
+pub(crate) const FLAG_PAGES: u32 = 2;
+/// A page descriptor's `used`: the fast free path decrements it and the
+/// slow branch restores it, so it never reaches 0.
+const PAGES_USED: u32 = 1 << 31;
 
 /// A slab descriptor. Lives in its segment's header, one per slice; the
 /// descriptors of a slab's other slices only hold `slab_offset`.
@@ -226,6 +236,34 @@ pub(crate) unsafe fn slab_new(set: &mut SegmentSet, owner: Owner, c: usize) -> *
         crate::valgrind::make_writable(sl.start, n * SLICE_SIZE);
     }
     slab
+}
+
+/// Give page segment `seg` (just made by `SegmentSet::grow_pages`) its
+/// descriptors: one of kind [`KIND_PAGES`] for `owner`, at the first
+/// usable slice, which every other slice leads back to; so [`slab_of`] of
+/// any page run finds it.
+///
+/// # Safety
+/// * The caller holds the set `seg` was added to, and no run of `seg` has
+///   been handed out yet.
+pub(crate) unsafe fn init_pages(seg: *mut Segment, owner: Owner) {
+    let d = descriptor_of(seg, 1);
+    // SAFETY: caller contract: nobody reads the descriptors before a run
+    // of the segment exists.
+    unsafe {
+        d.write(Slab::empty());
+        let sl = &mut *d;
+        sl.owner = owner;
+        sl.kind = KIND_PAGES;
+        sl.owner_flags = FLAG_PAGES;
+        sl.used = PAGES_USED;
+        sl.block_size = PAGE_SIZE as u32;
+        sl.slice_count = USABLE_SLICES as u16;
+        sl.start = slice_addr(seg, 1);
+        for k in 2..=USABLE_SLICES {
+            (*descriptor_of(seg, k)).slab_offset = ((k - 1) * DESCRIPTOR_SIZE) as u32;
+        }
+    }
 }
 
 /// Return an empty slab's slices to `set`, idle since `since` (coarse ms).

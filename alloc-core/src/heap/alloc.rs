@@ -67,6 +67,79 @@ pub(crate) fn alloc_with_zero_hint(c: usize, req: usize, cfg: &Config) -> (*mut 
     alloc_slow(heap, c, req, cfg)
 }
 
+/// A page run for a request of `req` bytes of page class `c`
+/// (`size_class::is_page_class`): best fit from the heap's page segments,
+/// else from a new one. Returns the run (null when out of memory) and
+/// whether it is known zero. Remote frees of page runs wait on the heap's
+/// delayed list; they are taken first, so their pages serve this request.
+#[inline(never)]
+pub(crate) fn alloc_pages(c: usize, req: usize, cfg: &Config) -> (*mut u8, bool) {
+    let mut heap = current_heap();
+    if heap.is_null() {
+        config::offer(cfg);
+        heap = heap_acquire();
+        if heap.is_null() {
+            return (ptr::null_mut(), false);
+        }
+    }
+    let n = req.div_ceil(os::PAGE_SIZE);
+    // SAFETY: `heap` is this thread's heap; its segment set is changed only
+    // under its lock.
+    unsafe {
+        if !(*heap).delayed.is_empty() {
+            process_delayed(heap);
+        }
+        (*heap).set_lock.lock();
+        let mut got = (*heap).segments.take_pages(n, c as u8);
+        (*heap).set_lock.unlock();
+        if got.is_none() {
+            got = new_pages(heap, n, c);
+        }
+        let Some((p, zero)) = got else {
+            return (ptr::null_mut(), false);
+        };
+        (*heap).counters[c].on_alloc(req);
+        if zero {
+            bump(&(*heap).carved[c], 1);
+        }
+        (p, zero)
+    }
+}
+
+/// A run of `n` pages of class `c` from a new page segment of `heap`, with
+/// the same steps as [`new_slab`] before a segment is added.
+///
+/// # Safety
+/// * `heap` is the calling thread's heap.
+#[cold]
+unsafe fn new_pages(heap: *mut Heap, n: usize, c: usize) -> Option<(*mut u8, bool)> {
+    let owner = owner_tag(heap);
+    sweep_abandoned();
+    if limits::over_idle_budget() {
+        reclaim_other_heaps(heap, u64::MAX, CALLS_PER_PASS);
+    }
+    let mut got = None;
+    // SAFETY: caller contract: the heap is ours; its segment set is
+    // changed only under its lock, and a new page segment gets its
+    // descriptors before any run of it is handed out.
+    unsafe {
+        for attempt in 0..2 {
+            (*heap).set_lock.lock();
+            let seg = (*heap).segments.grow_pages();
+            if !seg.is_null() {
+                slab::init_pages(seg, owner);
+                got = (*heap).segments.take_pages(n, c as u8);
+            }
+            (*heap).set_lock.unlock();
+            if got.is_some() || attempt == 1 || !limits::would_pass_hard_limit(SEG_SIZE) {
+                break;
+            }
+            reclaim_for_limit();
+        }
+    }
+    got
+}
+
 /// The slow path: take pending frees, find a slab with space, or make one.
 /// Returns the block (null when out of memory) and whether it is known
 /// zero.

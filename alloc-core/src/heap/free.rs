@@ -9,13 +9,17 @@
 //! * [`process_delayed`]: the owner takes the blocks handed to it.
 //! * `slab_emptied`: an emptied slab is kept for reuse (a few per class) or
 //!   its slices go back to the heap's segments.
+//! * `free_pages`: a page run (`pages.rs`) goes back to its page segment.
+//!   The owner's frees of page runs reach it through the fast path's slow
+//!   branch (the page descriptor's `owner_flags` is never 0); other
+//!   threads' frees go to the owner's delayed list.
 
 use super::{count_slab, current_heap, owner_tag, queue, unkeep, Heap};
 use crate::counters::{bump, GLOBAL};
 use crate::remote::{Block, Pushed};
 use crate::segment::Reclaimed;
-use crate::size_class::is_pooled;
-use crate::slab::{self, Slab, FLAG_FULL, KIND_CLASS, KIND_LARGE};
+use crate::size_class::{class_of, is_pooled};
+use crate::slab::{self, Slab, FLAG_FULL, FLAG_PAGES, KIND_CLASS, KIND_LARGE, KIND_PAGES};
 use crate::sync::Ordering;
 use crate::{large, os, segment, valgrind};
 use core::ptr;
@@ -53,7 +57,7 @@ pub(crate) unsafe fn free(p: *mut u8, req: usize) {
                 .get_unchecked((*slab).class as usize)
                 .on_free(req);
             if (*slab).used == 0 || (*slab).owner_flags != 0 {
-                free_local_slow(heap, slab);
+                free_local_slow(heap, slab, req);
             }
         } else {
             free_remote(heap, slab, p, req);
@@ -74,15 +78,27 @@ fn debug_fill_freed(p: *mut u8, size: usize) {
 }
 
 /// The owner freed into a slab that was full (bring it back to its queue)
-/// or is now empty.
+/// or is now empty, or freed a page run of `req` bytes (the block the fast
+/// path just pushed on the page descriptor's `local_free`).
 ///
 /// # Safety
 /// * The caller holds `heap`, which owns `slab`.
 #[cold]
 #[inline(never)]
-unsafe fn free_local_slow(heap: *mut Heap, slab: *mut Slab) {
+unsafe fn free_local_slow(heap: *mut Heap, slab: *mut Slab, req: usize) {
     // SAFETY: caller contract: owner-only fields of a slab of a held heap.
     unsafe {
+        if (*slab).owner_flags & FLAG_PAGES != 0 {
+            // Undo the fast path's push, `used` and count (it counted under
+            // the descriptor's class), then free the run.
+            let b = (*slab).local_free;
+            (*slab).local_free = (*b).next;
+            (*slab).used += 1;
+            (*heap).counters[(*slab).class as usize].undo_free(req);
+            (*heap).counters[class_of(req)].on_free(req);
+            free_pages(heap, b.cast());
+            return;
+        }
         if (*slab).owner_flags & FLAG_FULL != 0 {
             (*slab).owner_flags &= !FLAG_FULL;
             (*slab).thread_free.clear_delayed();
@@ -162,6 +178,22 @@ pub(super) unsafe fn release_slab(heap: *mut Heap, slab: *mut Slab, policy: bool
     }
 }
 
+/// Give the page run at `p` back to `heap`'s page segments, and apply the
+/// give-back policy.
+///
+/// # Safety
+/// * The caller holds `heap`; `p` starts a page run of one of its page
+///   segments that nothing uses any more.
+unsafe fn free_pages(heap: *mut Heap, p: *mut u8) {
+    // SAFETY: caller contract; the set is changed only under its lock.
+    unsafe {
+        (*heap).set_lock.lock();
+        (*heap).segments.return_pages(p, os::now_ms());
+        (*heap).segments.after_return();
+        (*heap).set_lock.unlock();
+    }
+}
+
 /// A free from a thread that does not own the block's slab, or of a large
 /// block.
 ///
@@ -179,11 +211,11 @@ unsafe fn free_remote(heap: *mut Heap, slab: *mut Slab, p: *mut u8, req: usize) 
             large::free(segment::segment_of(slab.cast()));
             return;
         }
-        debug_assert_eq!(
-            kind, KIND_CLASS,
-            "free of a pointer this allocator does not own"
-        );
-        let c = (*slab).class as usize;
+        let c = if kind == KIND_PAGES {
+            class_of(req)
+        } else {
+            (*slab).class as usize
+        };
         if heap.is_null() {
             GLOBAL.frees_without_heap[c].on_free_shared(req);
         } else {
@@ -191,6 +223,15 @@ unsafe fn free_remote(heap: *mut Heap, slab: *mut Slab, p: *mut u8, req: usize) 
         }
         let b = p.cast::<Block>();
         valgrind::link_word(p);
+        if kind == KIND_PAGES {
+            // The owner frees it at its next page allocation or slow path.
+            (*(*slab).owner.cast::<Heap>()).delayed.push(b);
+            return;
+        }
+        debug_assert_eq!(
+            kind, KIND_CLASS,
+            "free of a pointer this allocator does not own"
+        );
         if (*slab).thread_free.push(b) == Pushed::Delayed {
             // The slab is full: hand the block to its heap, which learns the
             // slab has space again. Heaps are never unmapped, so the owner
@@ -215,11 +256,16 @@ pub(super) unsafe fn process_delayed(heap: *mut Heap) {
             let next = (*b).next;
             let slab = slab::slab_of(b.cast());
             debug_assert_eq!((*slab).owner, owner_tag(heap));
+            if (*slab).kind == KIND_PAGES {
+                free_pages(heap, b.cast());
+                b = next;
+                continue;
+            }
             (*b).next = (*slab).local_free;
             (*slab).local_free = b;
             (*slab).used -= 1;
             if (*slab).used == 0 || (*slab).owner_flags != 0 {
-                free_local_slow(heap, slab);
+                free_local_slow(heap, slab, 0);
             }
             b = next;
         }

@@ -1,0 +1,446 @@
+//! Page maps: page-granular runs inside a *page segment* (`segment.rs`).
+//!
+//! Big pooled blocks (`size_class::FIRST_PAGE_CLASS` and up) do not live
+//! in class slabs. Each one is a run of 4 KiB pages sized to its request,
+//! taken best-fit from the free pages of its heap's page segments, which
+//! any class can use; freed runs coalesce with their free neighbours. So a
+//! block holds no class-rounding tail, a freed block's pages serve the next
+//! request of any size, and idle memory is tracked (and given back) page by
+//! page. The block's class stays its accounting unit in the stats.
+//!
+//! A [`PageMap`] is plain bookkeeping over the usable pages of one segment:
+//! which pages are free, which may be committed (`dirty`), which may read
+//! non-zero, each run's length at its first page, and since when each free
+//! page has been idle; and, at the first page of each free run, a [`Node`]
+//! of the size bins that `segment.rs` keeps across a set's page segments
+//! (segregated fit: [`bin_of`]). It makes no system call and knows no
+//! segment; the caller (`segment.rs`) holds the set's lock, links the bins
+//! and does the `madvise`.
+
+/// Pages a page segment's map covers (the usable slices of a segment).
+pub(crate) const PAGES: usize = 1008;
+const WORDS: usize = PAGES.div_ceil(64);
+
+/// Set bits `i..i+n` of `map`.
+fn set_range(map: &mut [u64; WORDS], i: usize, n: usize) {
+    for_words(i, n, |w, m| map[w] |= m);
+}
+
+/// Clear bits `i..i+n` of `map`.
+fn clear_range(map: &mut [u64; WORDS], i: usize, n: usize) {
+    for_words(i, n, |w, m| map[w] &= !m);
+}
+
+/// Set bits among `i..i+n` of `map`.
+fn count_range(map: &[u64; WORDS], i: usize, n: usize) -> usize {
+    let mut k = 0;
+    for_words(i, n, |w, m| k += (map[w] & m).count_ones() as usize);
+    k
+}
+
+/// Call `f(word, mask)` for each word bits `i..i+n` touch.
+fn for_words(i: usize, n: usize, mut f: impl FnMut(usize, u64)) {
+    let (mut i, end) = (i, i + n);
+    while i < end {
+        let b = i % 64;
+        let len = (64 - b).min(end - i);
+        let m = if len == 64 {
+            !0
+        } else {
+            ((1u64 << len) - 1) << b
+        };
+        f(i / 64, m);
+        i += len;
+    }
+}
+
+/// The first set bit of `map` at or after `i`.
+#[cfg(test)]
+fn next_set(map: &[u64; WORDS], i: usize) -> Option<usize> {
+    let mut w = i / 64;
+    if w >= WORDS {
+        return None;
+    }
+    let mut x = map[w] & (!0u64 << (i % 64));
+    loop {
+        if x != 0 {
+            let j = w * 64 + x.trailing_zeros() as usize;
+            return (j < PAGES).then_some(j);
+        }
+        w += 1;
+        if w == WORDS {
+            return None;
+        }
+        x = map[w];
+    }
+}
+
+/// Consecutive set bits of `map` from `i` on.
+fn ones_from(map: &[u64; WORDS], i: usize) -> usize {
+    let mut j = i;
+    while j < PAGES {
+        let b = j % 64;
+        let t = (!(map[j / 64] >> b)).trailing_zeros() as usize;
+        let t = t.min(64 - b);
+        j += t;
+        if t < 64 - b {
+            break;
+        }
+    }
+    j.min(PAGES) - i
+}
+
+/// Consecutive set bits of `map` ending just before `i`.
+fn ones_before(map: &[u64; WORDS], i: usize) -> usize {
+    let mut j = i;
+    while j > 0 {
+        let b = (j - 1) % 64;
+        let x = map[(j - 1) / 64] << (63 - b);
+        let t = (!x).leading_zeros() as usize;
+        let t = t.min(b + 1);
+        j -= t;
+        if t < b + 1 {
+            break;
+        }
+    }
+    i - j
+}
+
+/// Size bins of free runs: one per length up to 16 pages, then eight per
+/// doubling (a bin's lengths are within 1/8 of each other).
+pub(crate) const BINS: usize = 64;
+
+/// The bin of free runs of `len` pages (`1 <= len <= PAGES`).
+pub(crate) fn bin_of(len: usize) -> usize {
+    debug_assert!((1..=PAGES).contains(&len));
+    if len <= 16 {
+        return len - 1;
+    }
+    let lg = (usize::BITS - 1 - len.leading_zeros()) as usize; // >= 4
+    let sub = (len >> (lg - 3)) & 7;
+    (16 + (lg - 4) * 8 + sub).min(BINS - 1)
+}
+
+/// A free run's place in its bin (at the run's first page): the first
+/// pages of the neighbouring free runs in the bin (addresses; 0: none),
+/// and the run's length.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub(crate) struct Node {
+    pub(crate) next: usize,
+    pub(crate) prev: usize,
+    pub(crate) len: usize,
+}
+
+/// What giving back a run found: its length, and the lengths of the free
+/// runs just before and after it, which it now merges with.
+pub(crate) struct Given {
+    pub(crate) len: usize,
+    pub(crate) before: usize,
+    pub(crate) after: usize,
+}
+
+/// What taking a run found there.
+pub(crate) struct Taken {
+    /// Pages of the run that were idle committed memory.
+    pub(crate) dirty: usize,
+    /// Every page of the run reads as zero.
+    pub(crate) zero: bool,
+}
+
+/// The page bookkeeping of one page segment. Zeroed memory is not a valid
+/// map: [`PageMap::init`] it first.
+#[repr(C)]
+pub(crate) struct PageMap {
+    /// Bit i set: page i is free.
+    free: [u64; WORDS],
+    /// Bit i set: page i may be committed and touched.
+    dirty: [u64; WORDS],
+    /// Bit i set: page i may read non-zero.
+    nonzero: [u64; WORDS],
+    /// At a run's first page: its length in pages (0 elsewhere).
+    run_len: [u16; PAGES],
+    /// Per page: the tag (size class) of the run that last held it, so
+    /// memory given back is counted per class.
+    tags: [u8; PAGES],
+    /// Per free page: when it became idle (coarse ms).
+    idle_since: [u64; PAGES],
+    /// At each free run's first page: its bin node (`segment.rs`).
+    pub(crate) nodes: [Node; PAGES],
+    /// Runs in use.
+    pub(crate) live_runs: u32,
+    /// Free pages.
+    pub(crate) free_pages: u32,
+    /// Free pages that may be committed (idle memory).
+    pub(crate) idle_pages: u32,
+    /// At most the oldest `idle_since` of the idle pages (`u64::MAX`: none).
+    pub(crate) idle_min: u64,
+}
+
+impl PageMap {
+    /// Every page free. `dirty(i)` / `nonzero(i)` say whether page i may be
+    /// committed / non-zero (what the segment's slices were); dirty pages
+    /// are idle since `since(i)`.
+    pub(crate) fn init(
+        &mut self,
+        dirty: impl Fn(usize) -> bool,
+        nonzero: impl Fn(usize) -> bool,
+        since: impl Fn(usize) -> u64,
+    ) {
+        self.free = [0; WORDS];
+        set_range(&mut self.free, 0, PAGES);
+        self.dirty = [0; WORDS];
+        self.nonzero = [0; WORDS];
+        self.run_len = [0; PAGES];
+        self.tags = [0; PAGES];
+        self.idle_min = u64::MAX;
+        let mut idle = 0;
+        for i in 0..PAGES {
+            if nonzero(i) {
+                set_range(&mut self.nonzero, i, 1);
+            }
+            if dirty(i) {
+                set_range(&mut self.dirty, i, 1);
+                self.idle_since[i] = since(i);
+                self.idle_min = self.idle_min.min(since(i));
+                idle += 1;
+            }
+        }
+        self.live_runs = 0;
+        self.free_pages = PAGES as u32;
+        self.idle_pages = idle;
+    }
+
+    /// Take pages `i..i+n` (free) as a run tagged `tag`.
+    pub(crate) fn take(&mut self, i: usize, n: usize, tag: u8) -> Taken {
+        debug_assert!(n >= 1 && i + n <= PAGES);
+        debug_assert_eq!(count_range(&self.free, i, n), n, "pages not free");
+        clear_range(&mut self.free, i, n);
+        let dirty = count_range(&self.dirty, i, n);
+        let zero = count_range(&self.nonzero, i, n) == 0;
+        set_range(&mut self.dirty, i, n);
+        set_range(&mut self.nonzero, i, n);
+        self.run_len[i] = n as u16;
+        self.tags[i..i + n].fill(tag);
+        self.live_runs += 1;
+        self.free_pages -= n as u32;
+        self.idle_pages -= dirty as u32;
+        Taken { dirty, zero }
+    }
+
+    /// Length of the run in use starting at page `i` (0: none starts there).
+    pub(crate) fn run_len(&self, i: usize) -> usize {
+        self.run_len[i] as usize
+    }
+
+    /// Give back the run starting at page `i`, idle since `since`. Its
+    /// pages count as idle committed memory.
+    pub(crate) fn give(&mut self, i: usize, since: u64) -> Given {
+        let n = self.run_len[i] as usize;
+        debug_assert!(n >= 1, "no run starts at page {i}");
+        debug_assert_eq!(count_range(&self.free, i, n), 0, "run already free");
+        self.run_len[i] = 0;
+        let before = ones_before(&self.free, i);
+        let after = ones_from(&self.free, i + n);
+        set_range(&mut self.free, i, n);
+        self.idle_since[i..i + n].fill(since);
+        self.idle_min = self.idle_min.min(since);
+        self.live_runs -= 1;
+        self.free_pages += n as u32;
+        self.idle_pages += n as u32;
+        Given {
+            len: n,
+            before,
+            after,
+        }
+    }
+
+    /// Whether every page is free and none is committed.
+    pub(crate) fn empty_and_clean(&self) -> bool {
+        self.live_runs == 0 && self.idle_pages == 0
+    }
+
+    /// The next run, at or after page `from`, of idle pages that became
+    /// idle before `cutoff`: `(first, len)`.
+    pub(crate) fn next_expired(&self, from: usize, cutoff: u64) -> Option<(usize, usize)> {
+        let mut i = from;
+        while i < PAGES {
+            let w = i / 64;
+            let x = (self.free[w] & self.dirty[w]) >> (i % 64);
+            if x == 0 {
+                i = (w + 1) * 64;
+                continue;
+            }
+            i += x.trailing_zeros() as usize;
+            if self.idle_since[i] < cutoff {
+                let mut e = i + 1;
+                while e < PAGES
+                    && self.free[e / 64] & self.dirty[e / 64] & (1 << (e % 64)) != 0
+                    && self.idle_since[e] < cutoff
+                {
+                    e += 1;
+                }
+                return Some((i, e - i));
+            }
+            i += 1;
+        }
+        None
+    }
+
+    /// Pages `i..i+n`, idle, were given back to the OS (`lazy`: with
+    /// `MADV_FREE`, so they may still read non-zero). Calls `per_tag` with
+    /// the tag of each page.
+    pub(crate) fn decommitted(&mut self, i: usize, n: usize, lazy: bool, per_tag: impl Fn(u8)) {
+        debug_assert_eq!(count_range(&self.free, i, n), n, "decommit of pages in use");
+        debug_assert_eq!(count_range(&self.dirty, i, n), n, "decommit of clean pages");
+        clear_range(&mut self.dirty, i, n);
+        if !lazy {
+            clear_range(&mut self.nonzero, i, n);
+        }
+        for &t in &self.tags[i..i + n] {
+            per_tag(t);
+        }
+        self.idle_pages -= n as u32;
+    }
+
+    /// Which groups of `per_group` pages hold a page that may read
+    /// non-zero: bit `1 + k` for group k (the segment's slices, counted
+    /// from its first usable one).
+    pub(crate) fn nonzero_groups(&self, per_group: usize) -> u64 {
+        let mut out = 0;
+        for k in 0..PAGES / per_group {
+            if count_range(&self.nonzero, k * per_group, per_group) != 0 {
+                out |= 1 << (1 + k);
+            }
+        }
+        out
+    }
+
+    /// Recompute [`idle_min`](Self::idle_min) exactly.
+    pub(crate) fn refresh_idle_min(&mut self) {
+        let mut min = u64::MAX;
+        for w in 0..WORDS {
+            let mut x = self.free[w] & self.dirty[w];
+            while x != 0 {
+                let i = w * 64 + x.trailing_zeros() as usize;
+                x &= x - 1;
+                min = min.min(self.idle_since[i]);
+            }
+        }
+        self.idle_min = min;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_map() -> Box<PageMap> {
+        // SAFETY: PageMap is plain integers; any bit pattern is a value,
+        // and `init` sets every field it relies on.
+        let mut m: Box<PageMap> = unsafe { Box::new_zeroed().assume_init() };
+        m.init(|_| false, |_| false, |_| 0);
+        m
+    }
+
+    #[test]
+    fn bit_helpers_agree_with_a_plain_scan() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..2_000 {
+            let mut map = [0u64; WORDS];
+            for w in &mut map {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *w = x | x >> 1; // runs of ones
+            }
+            map[WORDS - 1] &= (1u64 << (PAGES % 64)) - 1;
+            let bit = |i: usize| i < PAGES && map[i / 64] >> (i % 64) & 1 == 1;
+            let i = (x % PAGES as u64) as usize;
+            let plain_from = (i..=PAGES).find(|&j| !bit(j)).unwrap() - i;
+            assert_eq!(ones_from(&map, i), plain_from);
+            let plain_before = (0..i).rev().take_while(|&j| bit(j)).count();
+            assert_eq!(ones_before(&map, i), plain_before);
+            assert_eq!(next_set(&map, i), (i..PAGES).find(|&j| bit(j)));
+            let n = ((x >> 20) % 200) as usize;
+            let n = n.min(PAGES - i);
+            assert_eq!(
+                count_range(&map, i, n),
+                (i..i + n).filter(|&j| bit(j)).count()
+            );
+        }
+    }
+
+    #[test]
+    fn bins_are_ordered_and_tight() {
+        let mut last = 0;
+        for len in 1..=PAGES {
+            let b = bin_of(len);
+            assert!(b >= last && b < BINS, "bin of {len}");
+            last = b;
+        }
+        assert_eq!(bin_of(16), 15);
+        assert_eq!(bin_of(17), 16);
+        // Past 16 pages, a bin's lengths are within 1/8 of each other.
+        for len in 17..PAGES {
+            let same = (len..=PAGES)
+                .take_while(|&l| bin_of(l) == bin_of(len))
+                .count();
+            assert!(same <= len / 8 + 1, "bin of {len} spans {same}");
+        }
+    }
+
+    #[test]
+    fn giving_back_reports_the_free_neighbours() {
+        let mut m = new_map();
+        m.take(0, 10, 1);
+        m.take(10, 5, 1);
+        m.take(15, 20, 1);
+        let g = m.give(0, 1);
+        assert_eq!((g.len, g.before, g.after), (10, 0, 0));
+        let g = m.give(15, 1);
+        assert_eq!((g.len, g.before, g.after), (20, 0, PAGES - 35));
+        let g = m.give(10, 2);
+        assert_eq!((g.len, g.before, g.after), (5, 10, PAGES - 15));
+        assert_eq!(m.live_runs, 0);
+        assert_eq!(m.free_pages as usize, PAGES);
+        assert_eq!(m.idle_pages, 35, "pages once taken are idle memory");
+    }
+
+    #[test]
+    fn taking_reports_dirty_and_zero_pages() {
+        let mut m = new_map();
+        let t = m.take(0, 4, 3);
+        assert!(t.zero && t.dirty == 0, "fresh pages are zero and clean");
+        m.give(0, 5);
+        let t = m.take(2, 4, 3);
+        assert_eq!(t.dirty, 2, "pages 2 and 3 were idle");
+        assert!(!t.zero);
+        assert_eq!(m.idle_pages, 2);
+    }
+
+    #[test]
+    fn expiry_finds_idle_runs_by_age_and_decommit_clears_them() {
+        let mut m = new_map();
+        for i in [0, 4, 8] {
+            m.take(i, 4, 7);
+        }
+        m.give(0, 10);
+        m.give(4, 20);
+        m.give(8, 30);
+        assert_eq!(m.next_expired(0, 25), Some((0, 8)));
+        assert_eq!(m.next_expired(8, 25), None);
+        let tagged = core::cell::Cell::new(0);
+        m.decommitted(0, 8, false, |t| {
+            assert_eq!(t, 7);
+            tagged.set(tagged.get() + 1)
+        });
+        assert_eq!(tagged.get(), 8);
+        assert_eq!(m.idle_pages, 4);
+        m.refresh_idle_min();
+        assert_eq!(m.idle_min, 30);
+        assert_eq!(m.next_expired(0, u64::MAX), Some((8, 4)));
+        // Pages given back with DONTNEED read as zero again.
+        assert!(m.take(0, 8, 1).zero);
+    }
+}
