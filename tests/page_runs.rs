@@ -27,6 +27,7 @@ fn page_runs() {
     realloc_stays_in_place_within_the_class_and_the_run();
     zeroed_runs_read_zero_after_dirty_reuse();
     runs_freed_by_other_threads_come_back_to_their_owner();
+    large_blocks_that_fit_a_page_segment_are_runs_too();
 }
 
 fn a_run_is_sized_to_its_request_and_its_pages_serve_any_class() {
@@ -135,6 +136,44 @@ fn runs_freed_by_other_threads_come_back_to_their_owner() {
             p as usize,
             "a whole segment: {whole}"
         );
+    })
+    .join()
+    .unwrap();
+}
+
+fn large_blocks_that_fit_a_page_segment_are_runs_too() {
+    std::thread::spawn(|| unsafe {
+        let before = pool_alloc::snapshot().large;
+        let size = 3 << 20; // 3 MiB: above the pooled band
+        let p = A.alloc(layout(size));
+        std::ptr::write_bytes(p, 5, size);
+        assert_eq!(
+            usable_size(p, layout(size)),
+            size,
+            "a whole number of pages"
+        );
+        let mid = pool_alloc::snapshot().large;
+        assert_eq!(mid.allocs - before.allocs, 1);
+        assert_eq!(mid.live_bytes - before.live_bytes, size as u64);
+        assert_eq!(
+            mid.mapped_bytes, before.mapped_bytes,
+            "no mapping of its own"
+        );
+        // Shrinking within the run (still large) stays in place.
+        let q = A.realloc(p, layout(size), 2 << 20);
+        assert_eq!(q, p);
+        assert_eq!(
+            pool_alloc::snapshot().large.live_bytes - before.live_bytes,
+            2 << 20
+        );
+        // Freed, its pages serve a pooled block.
+        A.dealloc(q, layout(2 << 20));
+        let after = pool_alloc::snapshot().large;
+        assert_eq!(after.frees - before.frees, 1);
+        assert_eq!(after.live_bytes, before.live_bytes);
+        let r = A.alloc(layout(500_000));
+        assert_eq!(r, q, "the large block's pages reused by a pooled class");
+        A.dealloc(r, layout(500_000));
     })
     .join()
     .unwrap();

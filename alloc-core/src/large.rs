@@ -247,6 +247,13 @@ pub(crate) unsafe fn realloc(p: *mut u8, align: usize, new_size: usize) -> *mut 
     }
 }
 
+/// A large block served as a page run was resized in place from `old` to
+/// `new` bytes (both above `POOLED_MAX`): count it.
+pub(crate) fn note_resize(old: usize, new: usize) {
+    GLOBAL.large_live_bytes.add(new);
+    GLOBAL.large_live_bytes.sub(old);
+}
+
 /// Usable size of the large block at `p`.
 ///
 /// # Safety

@@ -4,7 +4,7 @@
 //! pooled blocks' touched extents (`slab::trim_pooled`).
 
 use crate::config::Config;
-use crate::heap::alloc::{alloc_fast, alloc_pages, alloc_with_zero_hint};
+use crate::heap::alloc::{alloc_fast, alloc_pages, alloc_with_zero_hint, LARGE_RUN, PAGE_RUN_MAX};
 use crate::heap::free::free;
 use crate::heap::note_resize;
 use crate::heap::reclaim::reclaim_for_limit;
@@ -114,6 +114,17 @@ impl PoolAlloc {
                 }
                 return q;
             }
+        }
+        if align <= MIN_ALIGN && size <= PAGE_RUN_MAX {
+            // Large blocks that fit a page segment are page runs too: their
+            // pages come from (and go back to) the same bins as the pooled
+            // band's, with no `mmap`/`munmap` per block.
+            let (p, zeroed) = alloc_pages(LARGE_RUN, size, &self.config);
+            if zero && !zeroed && !p.is_null() {
+                // SAFETY: the run has at least `size` bytes.
+                unsafe { zero_block(p, size) };
+            }
+            return p;
         }
         let (mut p, mut zeroed) = large::alloc(size, align, &self.config);
         if p.is_null() && limits::would_pass_hard_limit(size) {
@@ -312,13 +323,22 @@ unsafe impl GlobalAlloc for PoolAlloc {
                         valgrind::resize_in_place(ptr, layout.size(), new_size);
                         return ptr;
                     }
-                } else if kind == KIND_PAGES && new_size <= POOLED_MAX {
-                    // A page run stays if the new size is of the same class
-                    // (its accounting unit) and fits the run's pages.
-                    let c = class_of(layout.size());
-                    if class_of(new_size) == c && new_size <= page_run_bytes(ptr) {
-                        note_resize(c, layout.size(), new_size);
-                        valgrind::resize_in_place(ptr, layout.size(), new_size);
+                } else if kind == KIND_PAGES && new_size <= page_run_bytes(ptr) {
+                    // A page run stays if the new size fits its pages and is
+                    // of the same class (its accounting unit) or, for a
+                    // large block, still large.
+                    let old = layout.size();
+                    if old > POOLED_MAX && new_size > POOLED_MAX {
+                        large::note_resize(old, new_size);
+                        valgrind::resize_in_place(ptr, old, new_size);
+                        return ptr;
+                    }
+                    if old <= POOLED_MAX
+                        && new_size <= POOLED_MAX
+                        && class_of(new_size) == class_of(old)
+                    {
+                        note_resize(class_of(old), old, new_size);
+                        valgrind::resize_in_place(ptr, old, new_size);
                         return ptr;
                     }
                 } else if kind == KIND_LARGE && new_size > POOLED_MAX {

@@ -7,8 +7,9 @@
 //! file adds:
 //!
 //! * [`reclaim`]`(level)`, each level doing more than the one before:
-//!   * **gentle**: idle memory older than `max_idle`, in every heap
-//!     (exited threads' too), and the cached large mappings once the
+//!   * **gentle**: idle memory older than `max_idle` (stretched per heap
+//!     by the expiry it learnt from thrash, `SegmentSet::stretched`), in
+//!     every heap (exited threads' too), and the cached large mappings once the
 //!     newest of them has been idle that long;
 //!   * **moderate**: all idle memory, and the calling thread's kept empty
 //!     slabs;
@@ -42,7 +43,9 @@ use std::time::Duration;
 /// How hard [`reclaim`] works; each level includes the ones before it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ReclaimLevel {
-    /// Idle memory older than `max_idle`, in every heap.
+    /// Idle memory older than `max_idle` in every heap (a heap whose
+    /// expired memory kept being needed again waits longer: up to 256
+    /// `max_idle`).
     Gentle = 0,
     /// All idle memory, and the calling thread's kept empty slabs.
     Moderate = 1,
@@ -87,17 +90,24 @@ pub fn reclaim(level: ReclaimLevel) -> Reclaimed {
     } else {
         u64::MAX
     };
-    reclaim_at(level, cutoff, level >= ReclaimLevel::Moderate)
+    let stretch = level == ReclaimLevel::Gentle;
+    reclaim_at(level, cutoff, stretch, level >= ReclaimLevel::Moderate)
 }
 
 /// [`reclaim`] at `level` with idle memory older than `cutoff` (coarse ms;
-/// `u64::MAX`: all) going back; `own_kept`: the calling thread's kept
-/// empty slabs too.
-fn reclaim_at(level: ReclaimLevel, cutoff: u64, own_kept: bool) -> Reclaimed {
-    let own = reclaim_own(cutoff, own_kept);
+/// `u64::MAX`: all) going back; `stretch`: each heap's cutoff stretched by
+/// the expiry it learnt from thrash (`SegmentSet::stretched`);
+/// `own_kept`: the calling thread's kept empty slabs too.
+fn reclaim_at(level: ReclaimLevel, cutoff: u64, stretch: bool, own_kept: bool) -> Reclaimed {
+    let own = reclaim_own(cutoff, stretch, own_kept);
     let mut given = own.given;
     let mut slabs = own.slabs;
-    given.add(reclaim_other_heaps(current_heap(), cutoff, usize::MAX));
+    given.add(reclaim_other_heaps(
+        current_heap(),
+        cutoff,
+        stretch,
+        usize::MAX,
+    ));
     if level >= ReclaimLevel::Aggressive {
         let swept = sweep_abandoned_now();
         given.add(swept.given);
@@ -210,6 +220,7 @@ impl Reclaimer {
                 reclaim_at(
                     ReclaimLevel::Gentle,
                     os::now_ms().saturating_sub(tick_ms),
+                    false,
                     true,
                 );
             } else {

@@ -282,12 +282,53 @@ pub(crate) struct SegmentSet {
     bins: [usize; BINS],
     /// Bit b set: bin b holds a run.
     bin_mask: u64,
+    /// Expiry learnt from thrash: idle memory expires after `max_idle`
+    /// times this (0 or 1: `max_idle` itself; at most [`MAX_STRETCH`]).
+    stretch: u64,
+    /// When expiry last gave memory back (coarse ms; 0: not since the
+    /// last time the set had to grow again).
+    last_expiry_release: u64,
+    /// When the set last had to grow (new segment, or pages that were not
+    /// committed) while its expiry was stretched (coarse ms).
+    last_growth: u64,
 }
+
+/// Most `max_idle` is stretched for a set whose expired memory keeps being
+/// needed again (about 4 minutes at the default 1 s).
+pub(crate) const MAX_STRETCH: u64 = 256;
 
 impl SegmentSet {
     /// The segments of the set, as a list to walk with [`next_in_set`].
     pub(crate) fn first(&self) -> *mut Segment {
         self.list
+    }
+
+    /// The cutoff of "idle since before `cutoff` is expired", stretched by
+    /// what this set learnt: memory that expiry gave back and the set then
+    /// needed again within ten times its expiry doubles the stretch; no
+    /// growth for twice the stretched expiry halves it. So a heap
+    /// whose working set swings keeps the memory of its swings (no
+    /// `madvise` and refault every `max_idle`), while one that stops using
+    /// memory still gives it back.
+    pub(crate) fn stretched(&self, cutoff: u64, now: u64) -> u64 {
+        let k = self.stretch.max(1);
+        now.saturating_sub(now.saturating_sub(cutoff).saturating_mul(k))
+    }
+
+    /// The set had to take memory that was not committed. If expiry gave
+    /// memory back shortly before, that was thrash: stretch expiry.
+    fn note_growth(&mut self) {
+        if self.last_expiry_release == 0 && self.stretch <= 1 {
+            return;
+        }
+        let now = os::now_ms();
+        let k = self.stretch.max(1);
+        let window = crate::config::get().max_idle_ms.saturating_mul(10 * k);
+        if self.last_expiry_release != 0 && now.saturating_sub(self.last_expiry_release) <= window {
+            self.stretch = (k * 2).min(MAX_STRETCH);
+            self.last_expiry_release = 0;
+        }
+        self.last_growth = now;
     }
 
     /// Bytes of free memory that holds touched pages (idle memory): free
@@ -341,6 +382,7 @@ impl SegmentSet {
         if seg.is_null() {
             return false;
         }
+        self.note_growth();
         // SAFETY: the segment is ours: taken from the cache by its CAS, or
         // freshly mapped; cached segments are empty and clean.
         unsafe {
@@ -375,6 +417,9 @@ impl SegmentSet {
             }
             let seg = segment_of(p as *const u8);
             let t = (*seg).pages.take(page_index(p as *const u8), n, tag);
+            if t.dirty < n {
+                self.note_growth();
+            }
             self.page_idle_bytes -= t.dirty * PAGE_SIZE;
             GLOBAL.idle_bytes.sub(t.dirty * PAGE_SIZE);
             GLOBAL.used_bytes.add(n * PAGE_SIZE);
@@ -485,6 +530,7 @@ impl SegmentSet {
                 if seg.is_null() {
                     return seg;
                 }
+                self.note_growth();
             } else {
                 unlink_from(&mut self.list, seg);
                 let idle = slices_bytes((*seg).dirty_map);
@@ -554,6 +600,9 @@ impl SegmentSet {
         s.run_starts |= 1 << i;
         let fresh = s.nonzero_map & mask == 0;
         let was_idle = slices_bytes(s.dirty_map & mask);
+        if was_idle < n * SLICE_SIZE {
+            self.note_growth();
+        }
         self.dirty_free_bytes -= was_idle;
         GLOBAL.idle_bytes.sub(was_idle);
         self.used_bytes += n * SLICE_SIZE;
@@ -642,8 +691,15 @@ impl SegmentSet {
         let now = os::now_ms();
         if calls > 0 && now.saturating_sub(self.last_expiry) >= max_idle / 4 {
             self.last_expiry = now;
+            let k = self.stretch.max(1);
+            if k > 1 && now.saturating_sub(self.last_growth) > max_idle.saturating_mul(2 * k) {
+                // One halving per quiet window.
+                self.stretch = k / 2;
+                self.last_growth = now;
+            }
+            let cutoff = self.stretched(now.saturating_sub(max_idle), now);
             // SAFETY: caller contract.
-            done.add(unsafe { self.decommit_idle(now.saturating_sub(max_idle), calls) });
+            done.add(unsafe { self.decommit_idle(cutoff, calls) });
         }
         done
     }
@@ -696,6 +752,9 @@ impl SegmentSet {
                     seg = next;
                 }
             }
+        }
+        if done.bytes > 0 && cutoff != u64::MAX {
+            self.last_expiry_release = os::now_ms().max(1);
         }
         done
     }

@@ -13,7 +13,7 @@ use super::free::process_delayed;
 use super::reclaim::{reclaim_for_limit, reclaim_other_heaps, release_kept_slabs};
 use super::{count_slab, current_heap, empty_slab, owner_tag, queue, unkeep, Heap};
 use crate::config::{self, Config};
-use crate::counters::bump;
+use crate::counters::{bump, GLOBAL};
 use crate::segment::{CALLS_PER_PASS, SEG_SIZE};
 use crate::slab::{self, Slab, FLAG_FULL};
 use crate::sync::Ordering;
@@ -67,11 +67,21 @@ pub(crate) fn alloc_with_zero_hint(c: usize, req: usize, cfg: &Config) -> (*mut 
     alloc_slow(heap, c, req, cfg)
 }
 
+/// The "class" of a large block served as a page run: counted in the
+/// large band, and the tag its pages carry.
+pub(crate) const LARGE_RUN: usize = crate::segment::TAGS - 1;
+
+/// Most bytes a page run serves: a page segment's pages. Large blocks up
+/// to this (above `POOLED_MAX`) are page runs too.
+pub(crate) const PAGE_RUN_MAX: usize = crate::pages::PAGES * os::PAGE_SIZE;
+
 /// A page run for a request of `req` bytes of page class `c`
-/// (`size_class::is_page_class`): best fit from the heap's page segments,
-/// else from a new one. Returns the run (null when out of memory) and
-/// whether it is known zero. Remote frees of page runs wait on the heap's
-/// delayed list; they are taken first, so their pages serve this request.
+/// (`size_class::is_page_class`), or of a large block (`c ==`
+/// [`LARGE_RUN`], `req <=` [`PAGE_RUN_MAX`]): best fit from the heap's
+/// page segments, else from a new one. Returns the run (null when out of
+/// memory) and whether it is known zero. Remote frees of page runs wait on
+/// the heap's delayed list; they are taken first, so their pages serve
+/// this request.
 #[inline(never)]
 pub(crate) fn alloc_pages(c: usize, req: usize, cfg: &Config) -> (*mut u8, bool) {
     let mut heap = current_heap();
@@ -98,9 +108,14 @@ pub(crate) fn alloc_pages(c: usize, req: usize, cfg: &Config) -> (*mut u8, bool)
         let Some((p, zero)) = got else {
             return (ptr::null_mut(), false);
         };
-        (*heap).counters[c].on_alloc(req);
-        if zero {
-            bump(&(*heap).carved[c], 1);
+        if c == LARGE_RUN {
+            GLOBAL.large_allocs.add(1);
+            GLOBAL.large_live_bytes.add(req);
+        } else {
+            (*heap).counters[c].on_alloc(req);
+            if zero {
+                bump(&(*heap).carved[c], 1);
+            }
         }
         (p, zero)
     }
@@ -116,7 +131,7 @@ unsafe fn new_pages(heap: *mut Heap, n: usize, c: usize) -> Option<(*mut u8, boo
     let owner = owner_tag(heap);
     sweep_abandoned();
     if limits::over_idle_budget() {
-        reclaim_other_heaps(heap, u64::MAX, CALLS_PER_PASS);
+        reclaim_other_heaps(heap, u64::MAX, false, CALLS_PER_PASS);
     }
     let mut got = None;
     // SAFETY: caller contract: the heap is ours; its segment set is
@@ -207,7 +222,7 @@ unsafe fn new_slab(heap: *mut Heap, c: usize) -> *mut Slab {
         if slab.is_null() {
             sweep_abandoned();
             if limits::over_idle_budget() {
-                reclaim_other_heaps(heap, u64::MAX, CALLS_PER_PASS);
+                reclaim_other_heaps(heap, u64::MAX, false, CALLS_PER_PASS);
             }
             for attempt in 0..2 {
                 (*heap).set_lock.lock();

@@ -14,10 +14,10 @@
 use super::exit::{reclaim_abandoned, sweep_abandoned_now};
 use super::free::release_slab;
 use super::{current_heap, empty_slab, queue, registry_first, Heap, HeapsReclaimed};
-use crate::large;
 use crate::segment::Reclaimed;
 use crate::size_class::SMALL_CLASSES;
 use crate::sync::Ordering;
+use crate::{large, os};
 
 /// Release `heap`'s kept empty slabs that became idle before `cutoff`;
 /// with `cutoff == u64::MAX` every empty slab, the current ones included.
@@ -55,10 +55,18 @@ pub(crate) unsafe fn release_kept_slabs(heap: *mut Heap, cutoff: u64) -> usize {
 }
 
 /// Give back the idle slices of every heap but `me` that became idle
-/// before `cutoff`, with at most `max_calls` system calls per heap. A live
-/// heap whose set lock is taken is skipped; an abandoned heap is claimed
-/// (skipped if someone else holds it), its emptied slabs released first.
-pub(crate) fn reclaim_other_heaps(me: *mut Heap, cutoff: u64, max_calls: usize) -> Reclaimed {
+/// before `cutoff` (with `stretch`, each live heap's cutoff stretched by
+/// what its set learnt: `SegmentSet::stretched`), with at most `max_calls`
+/// system calls per heap. A live heap whose set lock is taken is skipped;
+/// an abandoned heap is claimed (skipped if someone else holds it), its
+/// emptied slabs released first.
+pub(crate) fn reclaim_other_heaps(
+    me: *mut Heap,
+    cutoff: u64,
+    stretch: bool,
+    max_calls: usize,
+) -> Reclaimed {
+    let now = os::now_ms();
     let mut done = Reclaimed::default();
     let mut h = registry_first();
     while !h.is_null() {
@@ -70,7 +78,13 @@ pub(crate) fn reclaim_other_heaps(me: *mut Heap, cutoff: u64, max_calls: usize) 
                 if (*h).state.is_abandoned() {
                     done.add(reclaim_abandoned(h, cutoff).given);
                 } else if (*h).set_lock.try_lock() {
-                    done.add((*h).segments.decommit_idle(cutoff, max_calls));
+                    let set = &mut (*h).segments;
+                    let c = if stretch {
+                        set.stretched(cutoff, now)
+                    } else {
+                        cutoff
+                    };
+                    done.add(set.decommit_idle(c, max_calls));
                     (*h).set_lock.unlock();
                 }
             }
@@ -81,9 +95,10 @@ pub(crate) fn reclaim_other_heaps(me: *mut Heap, cutoff: u64, max_calls: usize) 
 }
 
 /// Give back the calling thread's idle memory idle since before `cutoff`
-/// (`u64::MAX`: all of it); with `kept`, release its kept empty slabs
+/// (`u64::MAX`: all of it; with `stretch`, stretched as in
+/// [`reclaim_other_heaps`]); with `kept`, release its kept empty slabs
 /// first (all of them when `cutoff == u64::MAX`).
-pub(crate) fn reclaim_own(cutoff: u64, kept: bool) -> HeapsReclaimed {
+pub(crate) fn reclaim_own(cutoff: u64, stretch: bool, kept: bool) -> HeapsReclaimed {
     let mut out = HeapsReclaimed::default();
     let heap = current_heap();
     if heap.is_null() {
@@ -95,7 +110,13 @@ pub(crate) fn reclaim_own(cutoff: u64, kept: bool) -> HeapsReclaimed {
             out.slabs = release_kept_slabs(heap, cutoff);
         }
         (*heap).set_lock.lock();
-        out.given = (*heap).segments.decommit_idle(cutoff, usize::MAX);
+        let set = &mut (*heap).segments;
+        let c = if stretch {
+            set.stretched(cutoff, os::now_ms())
+        } else {
+            cutoff
+        };
+        out.given = set.decommit_idle(c, usize::MAX);
         (*heap).set_lock.unlock();
     }
     out
@@ -118,9 +139,13 @@ pub(crate) fn request_release_all() {
 /// everything that can go, once (its kept slabs and idle memory, other
 /// heaps' idle memory, abandoned heaps, cached large mappings).
 pub(crate) fn reclaim_for_limit() -> HeapsReclaimed {
-    let mut out = reclaim_own(u64::MAX, true);
-    out.given
-        .add(reclaim_other_heaps(current_heap(), u64::MAX, usize::MAX));
+    let mut out = reclaim_own(u64::MAX, false, true);
+    out.given.add(reclaim_other_heaps(
+        current_heap(),
+        u64::MAX,
+        false,
+        usize::MAX,
+    ));
     let swept = sweep_abandoned_now();
     out.given.add(swept.given);
     out.slabs += swept.slabs;
