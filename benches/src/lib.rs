@@ -2,6 +2,7 @@
 //!
 //! * [`peers`]: the allocators compared, all reachable through `GlobalAlloc`.
 //! * [`workloads`]: BENCH.md's workloads, generic over `GlobalAlloc`.
+//! * [`realistic`]: programs built from well-known crates (installed only).
 //! * [`driver`]: the comparison (both modes), child processes, progress.
 //! * [`report`]: medians, ratios, table, CSV, JSON, SVG.
 //! * [`sys`]: RSS and machine description; [`rng`]: the workloads' PRNG.
@@ -11,6 +12,7 @@
 
 pub mod driver;
 pub mod peers;
+pub mod realistic;
 pub mod report;
 pub mod rng;
 pub mod sys;

@@ -78,7 +78,7 @@ pub const WORKLOADS: [&str; 12] = [
 /// Workloads that need the allocator installed (std collections, thread
 /// exit, process-wide RSS): they are skipped in one-process mode.
 pub fn needs_installed(workload: &str) -> bool {
-    matches!(workload, "mixed" | "churn" | "burst" | "footprint")
+    matches!(workload, "mixed" | "churn" | "burst" | "footprint") || workload.starts_with("real-")
 }
 
 /// Runs one workload once against `a`.
@@ -112,6 +112,10 @@ pub fn run<A: GlobalAlloc + Sync>(
         // NB: `mixed` uses std collections, so it always measures the
         // installed allocator whatever `a` is; the driver runs it installed only.
         "mixed" => Ok(mixed(p)),
+        // Realistic programs (`realistic.rs`): installed only, like `mixed`.
+        w if w.starts_with("real-") => {
+            crate::realistic::run(w, p).ok_or(format!("unknown workload {w}"))
+        }
         w => Err(format!("unknown workload {w}")),
     }
 }
