@@ -23,7 +23,7 @@
 //! | `POOL_ALLOC_LARGE_CACHE_ENTRIES` | freed large mappings kept for reuse | 8 | 0..=8 |
 //! | `POOL_ALLOC_LARGE_CACHE_MB` | cap on the bytes those mappings hold (one mapping at most a quarter) | 32 | 0..=65536 |
 //! | `POOL_ALLOC_SEGMENT_CACHE` | empty 4 MiB segments kept mapped (decommitted) | 16 | 0..=64 |
-//! | `POOL_ALLOC_TRIM_PAGES` | trim reused pooled blocks' tails of at least this many pages (0: off) | 0 | 0..=256 |
+//! | `POOL_ALLOC_TRIM_PAGES` | trim reused pooled blocks' tails (classes below 32 KiB) of at least this many pages (0: off) | 0 | 0..=256 |
 
 use crate::os;
 use crate::sync::{AtomicU8, Backoff, Ordering};
@@ -155,13 +155,12 @@ impl Config {
         self
     }
 
-    /// Trim reused pooled blocks: when a block handed out for a request
-    /// has at least `pages` more touched pages (from a previous, larger
-    /// occupant) than the request needs, give those back to the OS. Lower
-    /// resident memory at the price of a system call and page faults on
-    /// reuse. 0 (the default) turns it off; 16 is a reasonable setting
-    /// (measured on pooled churn: footprint 1.31 -> 1.16, throughput about a
-    /// quarter; see ARCHITECTURE.md).
+    /// Trim reused pooled blocks of the classes below 32 KiB (bigger ones
+    /// are page runs sized to their requests, with no tail): when a block
+    /// handed out for a request has at least `pages` more touched pages
+    /// (from a previous, larger occupant) than the request needs, give
+    /// those back to the OS. Lower resident memory at the price of a system
+    /// call and page faults on reuse. 0 (the default) turns it off.
     pub const fn trim_pages(mut self, pages: usize) -> Self {
         self.trim_pages = if pages > 256 { 256 } else { pages };
         self
