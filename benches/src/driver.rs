@@ -327,7 +327,7 @@ impl RunConfig {
         let mut p = Params::default();
         let (ops, ws) = match workload {
             "small" => (pick(400_000, 3_000_000), 10_000),
-            "pooled" | "footprint" => (pick(8_000, 40_000), 1_000),
+            "pooled" | "pooled-limit" | "footprint" => (pick(8_000, 40_000), 1_000),
             "mixed" => (pick(30_000, 200_000), 1_000),
             "xthread" => (pick(200_000, 1_000_000), 0),
             w if w.starts_with("threads-") => (pick(200_000, 1_000_000), 10_000),

@@ -60,8 +60,9 @@ impl Default for Params {
 pub type Metrics = Vec<(String, f64)>;
 
 /// The workload names, in report order.
-pub const WORKLOADS: [&str; 12] = [
+pub const WORKLOADS: [&str; 13] = [
     "pooled",
+    "pooled-limit",
     "small",
     "mixed",
     "xthread",
@@ -90,6 +91,7 @@ pub fn run<A: GlobalAlloc + Sync>(
     match workload {
         "small" => Ok(small(a, p)),
         "pooled" | "footprint" => Ok(pooled(a, p)),
+        "pooled-limit" => Ok(pooled_limit(a, p)),
         "xthread" => Ok(xthread(a, p)),
         "threads" => Ok(threads(a, p, p.threads)),
         w if w.starts_with("threads-") => {
@@ -373,6 +375,47 @@ pub fn pooled<A: GlobalAlloc>(a: &A, p: &Params) -> Metrics {
         out.push(m("footprint", peak_rss as f64 / c.peak_live.max(1) as f64));
     }
     out
+}
+
+/// `pooled-limit`: the `pooled` loop with the allocator taken out, the
+/// ceiling the `pooled` row is read against. Each slot holds a 1 MiB block
+/// allocated and touched once; each op draws a slot and a size exactly as
+/// `pooled` does and writes every page of that size in place (no free, no
+/// allocation, no page fault).
+pub fn pooled_limit<A: GlobalAlloc>(a: &A, p: &Params) -> Metrics {
+    let page = sys::page_size();
+    let (min, max, how) = Band::Pooled.sizes();
+    let slots: Vec<*mut u8> = (0..p.ws.max(1))
+        .map(|_| {
+            // SAFETY: a non-zero size; the block is then fully ours.
+            let q = unsafe { alloc_or_die(a, max) };
+            // SAFETY: `q` is a fresh block of `max` bytes.
+            unsafe { touch(q, max, how, page) };
+            q
+        })
+        .collect();
+    let mut rng = Rng::new(p.seed);
+    limit_steps(&mut rng, &slots, min, max, page, 2 * slots.len() as u64);
+    let t = Instant::now();
+    limit_steps(&mut rng, &slots, min, max, page, p.ops);
+    let out = vec![m("ops_per_s", per_s(p.ops, t.elapsed()))];
+    for q in slots {
+        // SAFETY: allocated above with `layout(max)`.
+        unsafe { a.dealloc(q, layout(max)) };
+    }
+    out
+}
+
+/// The `pooled-limit` loop (kept out of line, so it is compiled the same
+/// way whatever the allocator).
+#[inline(never)]
+fn limit_steps(rng: &mut Rng, slots: &[*mut u8], min: usize, max: usize, page: usize, n: u64) {
+    for _ in 0..n {
+        let i = rng.below(slots.len() as u64) as usize;
+        let size = rng.range(min, max);
+        // SAFETY: every slot is a block of `max >= size` bytes.
+        unsafe { touch(slots[i], size, Touch::Pages, page) };
+    }
 }
 
 #[repr(align(128))]
