@@ -305,8 +305,8 @@ impl SegmentSet {
 
     /// The cutoff of "idle since before `cutoff` is expired", stretched by
     /// what this set learnt: memory that expiry gave back and the set then
-    /// needed again within ten times its expiry doubles the stretch; no
-    /// growth for twice the stretched expiry halves it. So a heap
+    /// needed again within ten times its expiry multiplies the stretch by
+    /// 8; no growth for twice the stretched expiry halves it. So a heap
     /// whose working set swings keeps the memory of its swings (no
     /// `madvise` and refault every `max_idle`), while one that stops using
     /// memory still gives it back.
@@ -325,7 +325,7 @@ impl SegmentSet {
         let k = self.stretch.max(1);
         let window = crate::config::get().max_idle_ms.saturating_mul(10 * k);
         if self.last_expiry_release != 0 && now.saturating_sub(self.last_expiry_release) <= window {
-            self.stretch = (k * 2).min(MAX_STRETCH);
+            self.stretch = (k * 8).min(MAX_STRETCH);
             self.last_expiry_release = 0;
         }
         self.last_growth = now;
@@ -986,6 +986,36 @@ unsafe fn give_back(seg: *mut Segment) -> Reclaimed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expiry_stretches_on_thrash_only() {
+        // SAFETY: zero is a valid empty set (see `SegmentSet`).
+        let mut set: SegmentSet = unsafe { core::mem::zeroed() };
+        let now = os::now_ms().max(1_000_000);
+        assert_eq!(set.stretched(now - 1000, now), now - 1000, "nothing learnt");
+        // Growth with no release before it is not thrash.
+        set.note_growth();
+        assert_eq!(set.stretch, 0);
+        // Expiry gave memory back, and the set grew again at once: thrash.
+        set.last_expiry_release = os::now_ms().max(1);
+        set.note_growth();
+        assert_eq!(set.stretch, 8);
+        assert_eq!(set.stretched(now - 1000, now), now - 8000);
+        // Each release counts once.
+        set.note_growth();
+        assert_eq!(set.stretch, 8);
+        for _ in 0..3 {
+            set.last_expiry_release = os::now_ms().max(1);
+            set.note_growth();
+        }
+        assert_eq!(set.stretch, MAX_STRETCH);
+        // A release long before the growth is not thrash.
+        // SAFETY: zero is a valid empty set.
+        let mut calm: SegmentSet = unsafe { core::mem::zeroed() };
+        calm.last_expiry_release = 1;
+        calm.note_growth();
+        assert_eq!(calm.stretch, 0);
+    }
 
     #[test]
     fn runs_are_found_in_the_free_map() {
