@@ -141,6 +141,7 @@ unsafe fn heap_abandon(heap: *mut Heap) {
         // Keep at most one segment's worth of idle memory: a short-lived
         // thread's leftovers stay warm for its successor.
         (*heap).set_lock.lock();
+        (*heap).segments.flush_gauges();
         while (*heap).segments.dirty_free_bytes() > SEG_SIZE {
             if (*heap).segments.decommit_oldest_segment(usize::MAX).bytes == 0 {
                 break;
