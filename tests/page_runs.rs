@@ -24,7 +24,7 @@ fn layout(size: usize) -> Layout {
 #[test]
 fn page_runs() {
     a_run_is_sized_to_its_request_and_its_pages_serve_any_class();
-    realloc_stays_in_place_within_the_class_and_the_run();
+    realloc_stays_in_place_within_the_run();
     zeroed_runs_read_zero_after_dirty_reuse();
     runs_freed_by_other_threads_come_back_to_their_owner();
     large_blocks_that_fit_a_page_segment_are_runs_too();
@@ -42,6 +42,17 @@ fn a_run_is_sized_to_its_request_and_its_pages_serve_any_class() {
         // A request of another class (71 680 B class) reuses a's pages.
         let c = unsafe { A.alloc(layout(70_000)) };
         assert_eq!(c, a, "the freed run serves another class");
+        // Growing it takes the free pages after it: no move, no copy...
+        unsafe { std::ptr::write_bytes(c, 9, 70_000) };
+        let c2 = unsafe { A.realloc(c, layout(70_000), 200_000) };
+        assert_eq!(c2, c, "grown in place");
+        assert!((0..70_000).all(|i| unsafe { *c2.add(i) } == 9));
+        // ... until the run would reach b: then it moves.
+        let c3 = unsafe { A.realloc(c2, layout(200_000), 147 * 4096 + 1) };
+        assert_ne!(c3, c2, "b is in the way");
+        assert!((0..70_000).all(|i| unsafe { *c3.add(i) } == 9));
+        let c = unsafe { A.realloc(c3, layout(147 * 4096 + 1), 70_000) };
+        assert_eq!(c, a, "shrunk to another class: moved back into a's pages");
         // Freed runs merge with their free neighbours: after freeing b and
         // c, one run as long as a and b together starts at a again.
         unsafe {
@@ -56,16 +67,16 @@ fn a_run_is_sized_to_its_request_and_its_pages_serve_any_class() {
     .unwrap();
 }
 
-fn realloc_stays_in_place_within_the_class_and_the_run() {
+fn realloc_stays_in_place_within_the_run() {
     std::thread::spawn(|| unsafe {
         let p = A.alloc(layout(50_000)); // 13 pages, class 71 680 B
         std::ptr::write_bytes(p, 7, 50_000);
         // Within the run's pages: in place.
         let q = A.realloc(p, layout(50_000), 53_000);
         assert_eq!(q, p);
-        // Past the run's pages (same class): moved, contents kept.
+        // Past the run's pages: grown in place if the pages after it are
+        // free, else moved; the contents are kept either way.
         let r = A.realloc(q, layout(53_000), 60_000);
-        assert_ne!(r, q);
         assert!((0..50_000).all(|i| *r.add(i) == 7));
         A.dealloc(r, layout(60_000));
     })

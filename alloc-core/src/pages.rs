@@ -228,6 +228,30 @@ impl PageMap {
         Taken { dirty, zero }
     }
 
+    /// Length of the free run starting at page `i` (0: page `i` is in use).
+    pub(crate) fn free_from(&self, i: usize) -> usize {
+        ones_from(&self.free, i)
+    }
+
+    /// Grow the run starting at page `i` by the `extra` free pages right
+    /// after it, tagged `tag`.
+    pub(crate) fn extend(&mut self, i: usize, extra: usize, tag: u8) -> Taken {
+        let old = self.run_len[i] as usize;
+        let j = i + old;
+        debug_assert!(old >= 1 && j + extra <= PAGES);
+        debug_assert_eq!(count_range(&self.free, j, extra), extra, "pages not free");
+        clear_range(&mut self.free, j, extra);
+        let dirty = count_range(&self.dirty, j, extra);
+        let zero = count_range(&self.nonzero, j, extra) == 0;
+        set_range(&mut self.dirty, j, extra);
+        set_range(&mut self.nonzero, j, extra);
+        self.run_len[i] = (old + extra) as u16;
+        self.tags[j..j + extra].fill(tag);
+        self.free_pages -= extra as u32;
+        self.idle_pages -= dirty as u32;
+        Taken { dirty, zero }
+    }
+
     /// Length of the run in use starting at page `i` (0: none starts there).
     pub(crate) fn run_len(&self, i: usize) -> usize {
         self.run_len[i] as usize
@@ -405,6 +429,23 @@ mod tests {
         assert_eq!(m.live_runs, 0);
         assert_eq!(m.free_pages as usize, PAGES);
         assert_eq!(m.idle_pages, 35, "pages once taken are idle memory");
+    }
+
+    #[test]
+    fn a_run_grows_into_the_free_pages_after_it() {
+        let mut m = new_map();
+        m.take(0, 4, 1);
+        m.take(10, 2, 1);
+        assert_eq!(m.free_from(4), 6);
+        assert_eq!(m.free_from(10), 0);
+        let t = m.extend(0, 6, 2);
+        assert!(t.zero && t.dirty == 0);
+        assert_eq!(m.run_len(0), 10);
+        assert_eq!(m.free_from(10), 0);
+        assert_eq!(m.live_runs, 2);
+        assert_eq!(m.free_pages as usize, PAGES - 12);
+        let g = m.give(0, 1);
+        assert_eq!((g.len, g.before, g.after), (10, 0, 0));
     }
 
     #[test]

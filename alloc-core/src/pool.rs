@@ -4,7 +4,9 @@
 //! pooled blocks' touched extents (`slab::trim_pooled`).
 
 use crate::config::Config;
-use crate::heap::alloc::{alloc_fast, alloc_pages, alloc_with_zero_hint, LARGE_RUN, PAGE_RUN_MAX};
+use crate::heap::alloc::{
+    alloc_fast, alloc_pages, alloc_with_zero_hint, grow_run_in_place, LARGE_RUN, PAGE_RUN_MAX,
+};
 use crate::heap::free::free;
 use crate::heap::note_resize;
 use crate::heap::reclaim::reclaim_for_limit;
@@ -341,6 +343,13 @@ unsafe impl GlobalAlloc for PoolAlloc {
                         valgrind::resize_in_place(ptr, old, new_size);
                         return ptr;
                     }
+                } else if kind == KIND_PAGES
+                    && new_size <= PAGE_RUN_MAX
+                    && grow_run_in_place(slab, ptr, layout.size(), new_size)
+                {
+                    // Grown into the free pages after it: no copy.
+                    valgrind::resize_in_place(ptr, layout.size(), new_size);
+                    return ptr;
                 } else if kind == KIND_LARGE && new_size > POOLED_MAX {
                     let q = large::realloc(ptr, align, new_size);
                     if !q.is_null() {

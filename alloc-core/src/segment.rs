@@ -468,6 +468,45 @@ impl SegmentSet {
         }
     }
 
+    /// Grow the page run starting at `p` in place to `n` pages by taking
+    /// the free pages right after it (tagged `tag`); false, with nothing
+    /// changed, when they are not free.
+    ///
+    /// # Safety
+    /// * The caller holds the set's lock; `p` starts a live run of this set.
+    pub(crate) unsafe fn grow_run(&mut self, p: *mut u8, n: usize, tag: u8) -> bool {
+        let seg = segment_of(p);
+        let i = page_index(p);
+        // SAFETY: caller contract: a page segment of this set; a free run
+        // right after a run in use starts exactly there and is in a bin.
+        unsafe {
+            let m = &mut (*seg).pages;
+            let old = m.run_len(i);
+            if n <= old || i + n > PAGES {
+                return n <= old;
+            }
+            let extra = n - old;
+            let after = m.free_from(i + old);
+            if after < extra {
+                return false;
+            }
+            let q = page_addr(seg, i + old) as usize;
+            self.bin_remove(q);
+            if after > extra {
+                self.bin_insert(q + extra * PAGE_SIZE, after - extra);
+            }
+            let t = (*seg).pages.extend(i, extra, tag);
+            if t.dirty < extra {
+                self.note_growth();
+            }
+            self.page_idle_bytes -= t.dirty * PAGE_SIZE;
+            self.pend_idle -= (t.dirty * PAGE_SIZE) as isize;
+            self.pend_used += (extra * PAGE_SIZE) as isize;
+            self.gauges_changed();
+            true
+        }
+    }
+
     /// A free run of at least `n` pages: `(first page, length)`.
     ///
     /// # Safety

@@ -121,6 +121,59 @@ pub(crate) fn alloc_pages(c: usize, req: usize, cfg: &Config) -> (*mut u8, bool)
     }
 }
 
+/// Grow the page run at `p`, of `old` requested bytes, in place to `new`
+/// bytes (`old < new <=` [`PAGE_RUN_MAX`]) by taking the free pages right
+/// after it: for `realloc`, so a growing buffer is not copied. Only the
+/// run's owner thread may (its heap's set is changed under its lock, and
+/// other threads' frees of the run's neighbours wait on its delayed list).
+/// Counted as a free of `old` and an allocation of `new`, each in its
+/// class or the large band. False when the pages are not free.
+///
+/// # Safety
+/// * `p` starts a live page run, of `old` requested bytes, held by the
+///   caller; `slab` is its descriptor.
+pub(crate) unsafe fn grow_run_in_place(
+    slab: *mut Slab,
+    p: *mut u8,
+    old: usize,
+    new: usize,
+) -> bool {
+    let heap = current_heap();
+    // SAFETY: caller contract; `owner` is constant while a run lives, and
+    // only the owner's heap (this thread's) changes its set, under its lock.
+    unsafe {
+        if heap.is_null() || (*slab).owner != owner_tag(heap) {
+            return false;
+        }
+        let c_new = if new > crate::size_class::POOLED_MAX {
+            LARGE_RUN
+        } else {
+            crate::size_class::class_of(new)
+        };
+        (*heap).set_lock.lock();
+        let grown = (*heap)
+            .segments
+            .grow_run(p, new.div_ceil(os::PAGE_SIZE), c_new as u8);
+        (*heap).set_lock.unlock();
+        if !grown {
+            return false;
+        }
+        if old > crate::size_class::POOLED_MAX {
+            GLOBAL.large_frees.add(1);
+            GLOBAL.large_live_bytes.sub(old);
+        } else {
+            (*heap).counters[crate::size_class::class_of(old)].on_free(old);
+        }
+        if c_new == LARGE_RUN {
+            GLOBAL.large_allocs.add(1);
+            GLOBAL.large_live_bytes.add(new);
+        } else {
+            (*heap).counters[c_new].on_alloc(new);
+        }
+        true
+    }
+}
+
 /// A run of `n` pages of class `c` from a new page segment of `heap`, with
 /// the same steps as [`new_slab`] before a segment is added.
 ///
