@@ -213,6 +213,15 @@ impl PageMap {
 
     /// Take pages `i..i+n` (free) as a run tagged `tag`.
     pub(crate) fn take(&mut self, i: usize, n: usize, tag: u8) -> Taken {
+        let t = self.claim(i, n, tag);
+        self.run_len[i] = n as u16;
+        self.live_runs += 1;
+        t
+    }
+
+    /// Mark free pages `i..i+n` in use (by a new run or a growing one),
+    /// tagged `tag`.
+    fn claim(&mut self, i: usize, n: usize, tag: u8) -> Taken {
         debug_assert!(n >= 1 && i + n <= PAGES);
         debug_assert_eq!(count_range(&self.free, i, n), n, "pages not free");
         clear_range(&mut self.free, i, n);
@@ -220,9 +229,7 @@ impl PageMap {
         let zero = count_range(&self.nonzero, i, n) == 0;
         set_range(&mut self.dirty, i, n);
         set_range(&mut self.nonzero, i, n);
-        self.run_len[i] = n as u16;
         self.tags[i..i + n].fill(tag);
-        self.live_runs += 1;
         self.free_pages -= n as u32;
         self.idle_pages -= dirty as u32;
         Taken { dirty, zero }
@@ -237,19 +244,10 @@ impl PageMap {
     /// after it, tagged `tag`.
     pub(crate) fn extend(&mut self, i: usize, extra: usize, tag: u8) -> Taken {
         let old = self.run_len[i] as usize;
-        let j = i + old;
-        debug_assert!(old >= 1 && j + extra <= PAGES);
-        debug_assert_eq!(count_range(&self.free, j, extra), extra, "pages not free");
-        clear_range(&mut self.free, j, extra);
-        let dirty = count_range(&self.dirty, j, extra);
-        let zero = count_range(&self.nonzero, j, extra) == 0;
-        set_range(&mut self.dirty, j, extra);
-        set_range(&mut self.nonzero, j, extra);
+        debug_assert!(old >= 1);
+        let t = self.claim(i + old, extra, tag);
         self.run_len[i] = (old + extra) as u16;
-        self.tags[j..j + extra].fill(tag);
-        self.free_pages -= extra as u32;
-        self.idle_pages -= dirty as u32;
-        Taken { dirty, zero }
+        t
     }
 
     /// Length of the run in use starting at page `i` (0: none starts there).

@@ -5,7 +5,7 @@
 
 use crate::config::Config;
 use crate::heap::alloc::{
-    alloc_fast, alloc_pages, alloc_with_zero_hint, grow_run_in_place, LARGE_RUN, PAGE_RUN_MAX,
+    alloc_fast, alloc_pages, alloc_with_zero_hint, grow_run_in_place, PAGE_RUN_MAX,
 };
 use crate::heap::free::free;
 use crate::heap::note_resize;
@@ -121,12 +121,7 @@ impl PoolAlloc {
             // Large blocks that fit a page segment are page runs too: their
             // pages come from (and go back to) the same bins as the pooled
             // band's, with no `mmap`/`munmap` per block.
-            let (p, zeroed) = alloc_pages(LARGE_RUN, size, &self.config);
-            if zero && !zeroed && !p.is_null() {
-                // SAFETY: the run has at least `size` bytes.
-                unsafe { zero_block(p, size) };
-            }
-            return p;
+            return self.alloc_run(size, zero);
         }
         let (mut p, mut zeroed) = large::alloc(size, align, &self.config);
         if p.is_null() && limits::would_pass_hard_limit(size) {
@@ -157,6 +152,17 @@ impl PoolAlloc {
         p
     }
 
+    /// A page run for `req` bytes (zeroed with `zero`), counted under the
+    /// request's class (or the large band), as its free will be.
+    fn alloc_run(&self, req: usize, zero: bool) -> *mut u8 {
+        let (p, zeroed) = alloc_pages(req, &self.config);
+        if zero && !zeroed && !p.is_null() {
+            // SAFETY: the run has at least `req` bytes.
+            unsafe { zero_block(p, req) };
+        }
+        p
+    }
+
     /// A pooled-band block for `req` bytes of which the caller will touch
     /// the first `touch` (more than `req` when aligning inside the block).
     /// Page classes are served as page runs sized to `req` when `runs`
@@ -164,13 +170,7 @@ impl PoolAlloc {
     #[inline(never)]
     fn alloc_pooled(&self, c: usize, req: usize, touch: usize, zero: bool, runs: bool) -> *mut u8 {
         if runs && touch == req && is_page_class(c) {
-            // Counted under the request's class, as its free will be.
-            let (p, zeroed) = alloc_pages(class_of(req), req, &self.config);
-            if zero && !zeroed && !p.is_null() {
-                // SAFETY: the run has at least `req` bytes.
-                unsafe { zero_block(p, req) };
-            }
-            return p;
+            return self.alloc_run(req, zero);
         }
         let (p, zeroed) = if zero {
             alloc_with_zero_hint(c, req, &self.config)

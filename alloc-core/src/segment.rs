@@ -456,14 +456,8 @@ impl SegmentSet {
             }
             let seg = segment_of(p as *const u8);
             let t = (*seg).pages.take(page_index(p as *const u8), n, tag);
-            if t.dirty < n {
-                self.note_growth();
-            }
-            self.page_idle_bytes -= t.dirty * PAGE_SIZE;
-            self.pend_idle -= (t.dirty * PAGE_SIZE) as isize;
-            self.pend_used += (n * PAGE_SIZE) as isize;
             self.pend_taken += 1;
-            self.gauges_changed();
+            self.pages_claimed(n, &t);
             Some((p as *mut u8, t.zero))
         }
     }
@@ -496,15 +490,21 @@ impl SegmentSet {
                 self.bin_insert(q + extra * PAGE_SIZE, after - extra);
             }
             let t = (*seg).pages.extend(i, extra, tag);
-            if t.dirty < extra {
-                self.note_growth();
-            }
-            self.page_idle_bytes -= t.dirty * PAGE_SIZE;
-            self.pend_idle -= (t.dirty * PAGE_SIZE) as isize;
-            self.pend_used += (extra * PAGE_SIZE) as isize;
-            self.gauges_changed();
+            self.pages_claimed(extra, &t);
             true
         }
+    }
+
+    /// `n` free pages went into use, `t` says how many were idle: account
+    /// for them (pages that were not committed are growth).
+    fn pages_claimed(&mut self, n: usize, t: &crate::pages::Taken) {
+        if t.dirty < n {
+            self.note_growth();
+        }
+        self.page_idle_bytes -= t.dirty * PAGE_SIZE;
+        self.pend_idle -= (t.dirty * PAGE_SIZE) as isize;
+        self.pend_used += (n * PAGE_SIZE) as isize;
+        self.gauges_changed();
     }
 
     /// A free run of at least `n` pages: `(first page, length)`.

@@ -369,26 +369,23 @@ pub fn threads(data: &[u8]) {
     let (d0, d1) = data.split_at(half);
     let (tx0, rx0) = mpsc::channel::<Live>();
     let (tx1, rx1) = mpsc::channel::<Live>();
-    let lock = |k| worker(k).lock().unwrap_or_else(|e| e.into_inner());
-    let w1 = lock(1);
-    let job = SideJob {
-        d: d1.to_vec(),
-        tx: tx0,
-        rx: rx1,
-    };
-    w1.0.send(job)
+    // Hand one side to worker `k`; its guard keeps the worker ours until
+    // its result is read.
+    let start = |k, d: &[u8], tx, rx| {
+        let w = worker(k).lock().unwrap_or_else(|e| e.into_inner());
+        w.0.send(SideJob {
+            d: d.to_vec(),
+            tx,
+            rx,
+        })
         .expect("fuzz workers live as long as the process");
+        w
+    };
+    let w1 = start(1, d1, tx0, rx1);
     let a = if mode % 16 == 0 {
         std::thread::scope(|s| s.spawn(move || threads_side(d0, tx1, rx0)).join())
     } else {
-        let w0 = lock(0);
-        let job = SideJob {
-            d: d0.to_vec(),
-            tx: tx1,
-            rx: rx0,
-        };
-        w0.0.send(job)
-            .expect("fuzz workers live as long as the process");
+        let w0 = start(0, d0, tx1, rx0);
         w0.1.recv().expect("a fuzz worker's result")
     };
     let b = w1.1.recv().expect("a fuzz worker's result");

@@ -11,9 +11,12 @@
 use super::exit::{heap_acquire, sweep_abandoned};
 use super::free::process_delayed;
 use super::reclaim::{reclaim_for_limit, reclaim_other_heaps, release_kept_slabs};
-use super::{count_slab, current_heap, empty_slab, owner_tag, queue, unkeep, Heap};
+use super::{
+    count_run, count_slab, current_heap, empty_slab, owner_tag, queue, run_class, unkeep, Heap,
+    LARGE_RUN,
+};
 use crate::config::{self, Config};
-use crate::counters::{bump, GLOBAL};
+use crate::counters::bump;
 use crate::segment::{CALLS_PER_PASS, SEG_SIZE};
 use crate::slab::{self, Slab, FLAG_FULL};
 use crate::sync::Ordering;
@@ -67,23 +70,19 @@ pub(crate) fn alloc_with_zero_hint(c: usize, req: usize, cfg: &Config) -> (*mut 
     alloc_slow(heap, c, req, cfg)
 }
 
-/// The "class" of a large block served as a page run: counted in the
-/// large band, and the tag its pages carry.
-pub(crate) const LARGE_RUN: usize = crate::segment::TAGS - 1;
-
 /// Most bytes a page run serves: a page segment's pages. Large blocks up
 /// to this (above `POOLED_MAX`) are page runs too.
 pub(crate) const PAGE_RUN_MAX: usize = crate::pages::PAGES * os::PAGE_SIZE;
 
-/// A page run for a request of `req` bytes of page class `c`
-/// (`size_class::is_page_class`), or of a large block (`c ==`
-/// [`LARGE_RUN`], `req <=` [`PAGE_RUN_MAX`]): best fit from the heap's
-/// page segments, else from a new one. Returns the run (null when out of
-/// memory) and whether it is known zero. Remote frees of page runs wait on
-/// the heap's delayed list; they are taken first, so their pages serve
-/// this request.
+/// A page run for a request of `req` bytes (of a page class,
+/// `size_class::is_page_class`, or a large block up to [`PAGE_RUN_MAX`]),
+/// counted under [`run_class`]: best fit from the heap's page segments,
+/// else from a new one. Returns the run (null when out of memory) and
+/// whether it is known zero. Remote frees of page runs wait on the heap's
+/// delayed list; they are taken first, so their pages serve this request.
 #[inline(never)]
-pub(crate) fn alloc_pages(c: usize, req: usize, cfg: &Config) -> (*mut u8, bool) {
+pub(crate) fn alloc_pages(req: usize, cfg: &Config) -> (*mut u8, bool) {
+    let c = run_class(req);
     let mut heap = current_heap();
     if heap.is_null() {
         config::offer(cfg);
@@ -108,14 +107,9 @@ pub(crate) fn alloc_pages(c: usize, req: usize, cfg: &Config) -> (*mut u8, bool)
         let Some((p, zero)) = got else {
             return (ptr::null_mut(), false);
         };
-        if c == LARGE_RUN {
-            GLOBAL.large_allocs.add(1);
-            GLOBAL.large_live_bytes.add(req);
-        } else {
-            (*heap).counters[c].on_alloc(req);
-            if zero {
-                bump(&(*heap).carved[c], 1);
-            }
+        count_run(heap, req, true);
+        if zero && c != LARGE_RUN {
+            bump(&(*heap).carved[c], 1);
         }
         (p, zero)
     }
@@ -145,31 +139,16 @@ pub(crate) unsafe fn grow_run_in_place(
         if heap.is_null() || (*slab).owner != owner_tag(heap) {
             return false;
         }
-        let c_new = if new > crate::size_class::POOLED_MAX {
-            LARGE_RUN
-        } else {
-            crate::size_class::class_of(new)
-        };
         (*heap).set_lock.lock();
         let grown = (*heap)
             .segments
-            .grow_run(p, new.div_ceil(os::PAGE_SIZE), c_new as u8);
+            .grow_run(p, new.div_ceil(os::PAGE_SIZE), run_class(new) as u8);
         (*heap).set_lock.unlock();
         if !grown {
             return false;
         }
-        if old > crate::size_class::POOLED_MAX {
-            GLOBAL.large_frees.add(1);
-            GLOBAL.large_live_bytes.sub(old);
-        } else {
-            (*heap).counters[crate::size_class::class_of(old)].on_free(old);
-        }
-        if c_new == LARGE_RUN {
-            GLOBAL.large_allocs.add(1);
-            GLOBAL.large_live_bytes.add(new);
-        } else {
-            (*heap).counters[c_new].on_alloc(new);
-        }
+        count_run(heap, old, false);
+        count_run(heap, new, true);
         true
     }
 }

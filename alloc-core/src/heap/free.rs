@@ -14,11 +14,11 @@
 //!   branch (the page descriptor's `owner_flags` is never 0); other
 //!   threads' frees go to the owner's delayed list.
 
-use super::{count_slab, current_heap, owner_tag, queue, unkeep, Heap};
+use super::{count_run, count_slab, current_heap, owner_tag, queue, unkeep, Heap};
 use crate::counters::{bump, GLOBAL};
 use crate::remote::{Block, Pushed};
 use crate::segment::Reclaimed;
-use crate::size_class::{class_of, is_pooled, POOLED_MAX};
+use crate::size_class::is_pooled;
 use crate::slab::{self, Slab, FLAG_FULL, FLAG_PAGES, KIND_CLASS, KIND_LARGE, KIND_PAGES};
 use crate::sync::Ordering;
 use crate::{large, os, segment, valgrind};
@@ -95,11 +95,7 @@ unsafe fn free_local_slow(heap: *mut Heap, slab: *mut Slab, req: usize) {
             (*slab).local_free = (*b).next;
             (*slab).used += 1;
             (*heap).counters[(*slab).class as usize].undo_free(req);
-            if req > POOLED_MAX {
-                count_large_run_free(req);
-            } else {
-                (*heap).counters[class_of(req)].on_free(req);
-            }
+            count_run(heap, req, false);
             free_pages(heap, b.cast());
             return;
         }
@@ -182,13 +178,6 @@ pub(super) unsafe fn release_slab(heap: *mut Heap, slab: *mut Slab, policy: bool
     }
 }
 
-/// A large block served as a page run (`heap::alloc::LARGE_RUN`) was
-/// freed: count it in the large band.
-fn count_large_run_free(req: usize) {
-    GLOBAL.large_frees.add(1);
-    GLOBAL.large_live_bytes.sub(req);
-}
-
 /// Give the page run at `p` back to `heap`'s page segments, and apply the
 /// give-back policy.
 ///
@@ -222,14 +211,10 @@ unsafe fn free_remote(heap: *mut Heap, slab: *mut Slab, p: *mut u8, req: usize) 
             large::free(segment::segment_of(slab.cast()));
             return;
         }
-        if kind == KIND_PAGES && req > POOLED_MAX {
-            count_large_run_free(req);
+        if kind == KIND_PAGES {
+            count_run(heap, req, false);
         } else {
-            let c = if kind == KIND_PAGES {
-                class_of(req)
-            } else {
-                (*slab).class as usize
-            };
+            let c = (*slab).class as usize;
             if heap.is_null() {
                 GLOBAL.frees_without_heap[c].on_free_shared(req);
             } else {

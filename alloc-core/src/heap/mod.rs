@@ -123,6 +123,52 @@ pub(crate) fn registry_first() -> *mut Heap {
     HEAPS.load(Ordering::Acquire)
 }
 
+/// The "class" of a large block served as a page run: counted in the
+/// large band, and the tag its pages carry.
+pub(crate) const LARGE_RUN: usize = crate::segment::TAGS - 1;
+
+/// What a page run of `req` bytes is counted under: its size class, or
+/// [`LARGE_RUN`] (the large band) above the pooled band.
+pub(crate) fn run_class(req: usize) -> usize {
+    if req > crate::size_class::POOLED_MAX {
+        LARGE_RUN
+    } else {
+        crate::size_class::class_of(req)
+    }
+}
+
+/// Count a page run of `req` bytes allocated (`alloc`) or freed by the
+/// calling thread, whose heap is `heap` (null: a thread without one, which
+/// only frees).
+///
+/// # Safety
+/// * `heap` is the calling thread's heap, or null.
+pub(crate) unsafe fn count_run(heap: *mut Heap, req: usize, alloc: bool) {
+    let c = run_class(req);
+    if c == LARGE_RUN {
+        if alloc {
+            GLOBAL.large_allocs.add(1);
+            GLOBAL.large_live_bytes.add(req);
+        } else {
+            GLOBAL.large_frees.add(1);
+            GLOBAL.large_live_bytes.sub(req);
+        }
+        return;
+    }
+    // SAFETY: caller contract: our own heap's counters, written by this
+    // thread only.
+    unsafe {
+        if heap.is_null() {
+            debug_assert!(!alloc, "allocation without a heap");
+            GLOBAL.frees_without_heap[c].on_free_shared(req);
+        } else if alloc {
+            (*heap).counters[c].on_alloc(req);
+        } else {
+            (*heap).counters[c].on_free(req);
+        }
+    }
+}
+
 /// The owner tag slabs of `heap` carry.
 #[inline(always)]
 pub(crate) fn owner_tag(heap: *mut Heap) -> Owner {
