@@ -266,8 +266,6 @@ pub(crate) const CALLS_PER_PASS: usize = 8;
 pub(crate) struct SegmentSet {
     /// Segments holding runs or idle slices (doubly linked).
     list: *mut Segment,
-    /// Bytes of slices in runs in use.
-    used_bytes: usize,
     /// Bytes of free but dirty (touched, not decommitted) slices: idle
     /// memory, reused without page faults.
     dirty_free_bytes: usize,
@@ -685,7 +683,6 @@ impl SegmentSet {
         }
         self.dirty_free_bytes -= was_idle;
         GLOBAL.idle_bytes.sub(was_idle);
-        self.used_bytes += n * SLICE_SIZE;
         GLOBAL.used_bytes.add(n * SLICE_SIZE);
         GLOBAL.runs_taken.add(1);
         s.dirty_map |= mask;
@@ -718,7 +715,6 @@ impl SegmentSet {
                 *t = since;
             }
             s.idle_min = s.idle_min.min(since);
-            self.used_bytes -= n * SLICE_SIZE;
             GLOBAL.used_bytes.sub(n * SLICE_SIZE);
             self.dirty_free_bytes += n * SLICE_SIZE;
             GLOBAL.idle_bytes.add(n * SLICE_SIZE);
