@@ -57,5 +57,8 @@ for peer in system mimalloc-v3 mimalloc-v2 jemalloc rpmalloc ours; do
     feature=global-${peer%-v3}
     build "bench-$peer" --no-default-features --features "$feature"
 done
+# The baseline of the stats cost (benches/stats_cost.sh): ours with its
+# fast-path counters compiled out.
+build bench-ours-nostats --no-default-features --features global-ours-nostats
 echo "$built_from" > "$bins/commit.txt"
 echo "$bins"
