@@ -24,6 +24,7 @@ CORE = ROOT / "alloc-core" / "src"
 
 # Higher uses lower. Equal ranks may not use each other.
 LAYERS = {
+    "cabi": 14,
     "pool": 13,
     "sampler": 12,
     "stats": 11,

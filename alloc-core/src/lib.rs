@@ -31,6 +31,7 @@
 //!
 //! | layer | module | what it owns |
 //! | --- | --- | --- |
+//! | C face | `cabi.rs` | `malloc`-family semantics (no size on free), fork handlers, for `alloc-preload` |
 //! | face | `pool.rs` | `PoolAlloc`, `GlobalAlloc`: band dispatch, alignment, realloc |
 //! | | `stats.rs` | `snapshot()`: sums the counters into an `alloc_stats` value |
 //! | | `reclaim.rs` | reclaim levels, the background `Reclaimer`, pressure sampling and callbacks |
@@ -78,6 +79,8 @@ mod sync;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
+#[cfg(not(loom))]
+pub mod cabi;
 #[cfg(not(loom))]
 pub mod config;
 #[cfg(not(loom))]

@@ -253,3 +253,39 @@ pub(super) fn reclaim_abandoned(h: *mut Heap, cutoff: u64) -> HeapsReclaimed {
     }
     out
 }
+
+/// The registry head `lock_all_sets` started from: `unlock_all_sets`
+/// releases exactly the heaps it locked (heaps registered in between sit
+/// before it).
+static FORK_HEAD: crate::sync::AtomicPtr<Heap> = crate::sync::AtomicPtr::new(ptr::null_mut());
+
+/// Before `fork`: take every registered heap's segment-set lock (waiting
+/// for holders to finish their bounded work), so that no set is mid-change
+/// in the child. Locks are only ever held one at a time elsewhere, so
+/// taking them in registry order cannot deadlock.
+pub(crate) fn lock_all_sets() {
+    let head = registry_first();
+    FORK_HEAD.store(head, Ordering::Relaxed);
+    let mut h = head;
+    while !h.is_null() {
+        // SAFETY: registry heaps are mapped forever; `set_lock` is atomic
+        // and `all_next` was written before the heap was published.
+        unsafe {
+            (*h).set_lock.lock();
+            h = (*h).all_next;
+        }
+    }
+}
+
+/// After `fork`, in the parent and in the child: release what
+/// [`lock_all_sets`] took.
+pub(crate) fn unlock_all_sets() {
+    let mut h = FORK_HEAD.swap(ptr::null_mut(), Ordering::Relaxed);
+    while !h.is_null() {
+        // SAFETY: as in `lock_all_sets`; these are the heaps it locked.
+        unsafe {
+            (*h).set_lock.unlock();
+            h = (*h).all_next;
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! The C face: `malloc`-family semantics over [`PoolAlloc`], for the
+//! `alloc-preload` cdylib (`libpool_alloc.so`) and for any caller that
+//! frees without a size.
+//!
+//! * Sizes: C frees carry no size, so a C block is counted as *requested*
+//!   at the size its free will find: [`good_size`] rounds each request to
+//!   the bytes the allocator serves for it (the class size, or whole pages
+//!   for a page run); a mapped large block keeps its requested size in its
+//!   header. Allocation and free then count the same bytes in the same
+//!   class, so the stats stay exact for C programs too.
+//! * Alignment: `malloc` returns blocks aligned to 16 (8 below 16 bytes,
+//!   all such an object can need); [`memalign`] serves any power of two
+//!   below the 4 MiB segment size (a bigger one is refused: its block could
+//!   not be found again from the pointer alone).
+//! * Errors are null returns; the cdylib sets `errno`.
+//! * [`fork_prepare`] / [`fork_parent`] / [`fork_child`]: `pthread_atfork`
+//!   handlers, so a child forked while other threads allocate can allocate.
+
+use crate::heap::alloc::{grow_run_in_place, PAGE_RUN_MAX};
+use crate::heap::{exit, free::free, note_resize};
+use crate::pool::PoolAlloc;
+use crate::segment::{page_run_bytes, SEG_SIZE};
+use crate::size_class::{
+    class_of, class_of_small, class_size, is_page_class, POOLED_MAX, SMALL_MAX,
+};
+use crate::slab::{block_start, slab_of, KIND_CLASS, KIND_PAGES};
+use crate::{large, os};
+use core::alloc::{GlobalAlloc, Layout};
+use core::ptr;
+
+/// The allocator behind the C functions (configured from the environment,
+/// as every `PoolAlloc` is).
+static C_ALLOC: PoolAlloc = PoolAlloc::new();
+
+/// The page size `valloc` and `pvalloc` align to.
+pub const PAGE_SIZE: usize = os::PAGE_SIZE;
+
+/// Alignments from this one up are refused ([`memalign`]).
+pub const MAX_ALIGN: usize = SEG_SIZE;
+
+/// Largest request served: leaves room for rounding and headers.
+const MAX_REQUEST: usize = isize::MAX as usize - SEG_SIZE;
+
+/// Smallest alignment `malloc` guarantees for a request of `n` bytes.
+fn c_align(n: usize) -> usize {
+    if n >= 16 {
+        16
+    } else {
+        8
+    }
+}
+
+/// The bytes the allocator serves for a C request of `n` bytes (aligned to
+/// `c_align(n)`), which is also what `malloc_usable_size` will report and
+/// what its free will count. `None` when `n` is too big to serve.
+pub fn good_size(n: usize) -> Option<usize> {
+    let n = n.max(1);
+    if n > MAX_REQUEST {
+        return None;
+    }
+    let a = c_align(n);
+    let r = n.div_ceil(a) * a;
+    Some(if r <= SMALL_MAX {
+        class_size(class_of_small(r))
+    } else if r <= POOLED_MAX {
+        let c = class_of(r);
+        if is_page_class(c) {
+            r.div_ceil(os::PAGE_SIZE) * os::PAGE_SIZE
+        } else {
+            class_size(c)
+        }
+    } else if r <= PAGE_RUN_MAX {
+        r.div_ceil(os::PAGE_SIZE) * os::PAGE_SIZE
+    } else {
+        r
+    })
+}
+
+/// `malloc(n)`: a block of at least `n` bytes (a unique one for 0), or
+/// null when out of memory or `n` is too big.
+pub fn malloc(n: usize) -> *mut u8 {
+    alloc(n, false)
+}
+
+/// `calloc(n, size)`: a zeroed block of `n * size` bytes; null on overflow
+/// or when out of memory.
+pub fn calloc(n: usize, size: usize) -> *mut u8 {
+    match n.checked_mul(size) {
+        Some(total) => alloc(total, true),
+        None => ptr::null_mut(),
+    }
+}
+
+fn alloc(n: usize, zero: bool) -> *mut u8 {
+    let Some(g) = good_size(n) else {
+        return ptr::null_mut();
+    };
+    // `g` is a multiple of `c_align(g)` (class sizes from 16 up are
+    // multiples of 16; page runs of 4096), so the layout is valid and the
+    // allocator serves exactly `g` bytes for it.
+    let Ok(layout) = Layout::from_size_align(g, c_align(g)) else {
+        return ptr::null_mut();
+    };
+    // SAFETY: a valid layout of non-zero size.
+    unsafe {
+        if zero {
+            C_ALLOC.alloc_zeroed(layout)
+        } else {
+            C_ALLOC.alloc(layout)
+        }
+    }
+}
+
+/// `memalign(align, n)` (and `posix_memalign`, `aligned_alloc`, `valloc`):
+/// a block of `n` bytes aligned to `align`. Null when `align` is not a
+/// power of two, is 4 MiB or more, or memory runs out.
+pub fn memalign(align: usize, n: usize) -> *mut u8 {
+    if !align.is_power_of_two() || align >= MAX_ALIGN {
+        return ptr::null_mut();
+    }
+    if align <= c_align(n.max(1)) {
+        return malloc(n);
+    }
+    let n = n.max(1);
+    if n > MAX_REQUEST {
+        return ptr::null_mut();
+    }
+    let Ok(layout) = Layout::from_size_align(n, align) else {
+        return ptr::null_mut();
+    };
+    // SAFETY: a valid layout of non-zero size.
+    let p = unsafe { C_ALLOC.alloc(layout) };
+    if !p.is_null() {
+        // SAFETY: `p` is a live block we just allocated.
+        let (kind, _, counted) = unsafe { inspect(p) };
+        if kind == KIND_CLASS {
+            // Counted at `n`; its free will count the class size.
+            // SAFETY: `p` is live, so its descriptor is mapped; `class`
+            // is constant while the block lives.
+            let c = unsafe { (*slab_of(p)).class } as usize;
+            note_resize(c, n, counted);
+        }
+    }
+    p
+}
+
+/// What a C free of `p` finds: the block's kind, its start, and the size
+/// its allocation was counted at (`good_size` for blocks `malloc` made).
+///
+/// # Safety
+/// * `p` is a live block from this module's functions.
+unsafe fn inspect(p: *mut u8) -> (u8, *mut u8, usize) {
+    // SAFETY: caller contract: the block is live, so its segment header
+    // and descriptor are mapped; `kind`, `class` and `block_size` are
+    // constant while it lives.
+    unsafe {
+        let slab = slab_of(p);
+        match (*slab).kind {
+            KIND_CLASS => (
+                KIND_CLASS,
+                block_start(slab, p),
+                (*slab).block_size as usize,
+            ),
+            KIND_PAGES => (KIND_PAGES, p, page_run_bytes(p)),
+            k => (k, p, 0),
+        }
+    }
+}
+
+/// `free(p)`; null is a no-op.
+///
+/// # Safety
+/// * `p` is null or a live block from this module's functions; the caller
+///   gives it up.
+pub unsafe fn free_c(p: *mut u8) {
+    if p.is_null() {
+        return;
+    }
+    // SAFETY: caller contract; a class block is freed at its start with
+    // the size it was counted at, a page run likewise, a large block by
+    // its header (`heap::free` finds it from any address of its first
+    // slice).
+    unsafe {
+        let (_, start, counted) = inspect(p);
+        free(start, counted);
+    }
+}
+
+/// `malloc_usable_size(p)`: the bytes from `p` to the end of its block;
+/// 0 for null.
+///
+/// # Safety
+/// * `p` is null or a live block from this module's functions.
+pub unsafe fn usable_size(p: *mut u8) -> usize {
+    if p.is_null() {
+        return 0;
+    }
+    // SAFETY: caller contract.
+    unsafe {
+        let (kind, start, counted) = inspect(p);
+        match kind {
+            KIND_CLASS | KIND_PAGES => counted - (p as usize - start as usize),
+            _ => large::usable_size(p, 16),
+        }
+    }
+}
+
+/// `realloc(p, n)`: `malloc(n)` for null `p`; frees `p` and returns null
+/// for `n == 0` (as glibc does); otherwise the block resized in place
+/// when its size stays (or a page run can grow into the free pages after
+/// it), else moved. Null when out of memory, `p` then untouched.
+///
+/// # Safety
+/// * `p` is null or a live block from this module's functions; on a
+///   non-null return the caller gives `p` up.
+pub unsafe fn realloc(p: *mut u8, n: usize) -> *mut u8 {
+    if p.is_null() {
+        return malloc(n);
+    }
+    if n == 0 {
+        // SAFETY: caller contract.
+        unsafe { free_c(p) };
+        return ptr::null_mut();
+    }
+    let Some(g) = good_size(n) else {
+        return ptr::null_mut();
+    };
+    // SAFETY: caller contract: `p` is live and ours.
+    let (kind, start, counted) = unsafe { inspect(p) };
+    if start == p {
+        if (kind == KIND_CLASS || kind == KIND_PAGES) && g == counted {
+            return p;
+        }
+        if kind == KIND_PAGES
+            && g > counted
+            && g <= PAGE_RUN_MAX
+            // SAFETY: `p` starts a live page run counted at `counted`,
+            // held by the caller; `slab_of` is its descriptor.
+            && unsafe { grow_run_in_place(slab_of(p), p, counted, g) }
+        {
+            return p;
+        }
+        if kind != KIND_CLASS && kind != KIND_PAGES && g > PAGE_RUN_MAX {
+            // SAFETY: a live mapped large block (`memalign` keeps
+            // alignments below the segment size, which `header_of` finds
+            // with any alignment below it).
+            let q = unsafe { large::realloc(p, 16, g) };
+            if !q.is_null() {
+                return q;
+            }
+        }
+    }
+    // SAFETY: caller contract.
+    let old = unsafe { usable_size(p) };
+    let q = malloc(n);
+    if !q.is_null() {
+        // SAFETY: both blocks are live and distinct; `old` bytes are
+        // readable at `p`, `n` writable at `q`.
+        unsafe {
+            ptr::copy_nonoverlapping(p, q, old.min(n));
+            free_c(p);
+        }
+    }
+    q
+}
+
+/// `pthread_atfork` prepare handler: take every heap's segment-set lock,
+/// so no lock is held by a thread the child will not have.
+pub fn fork_prepare() {
+    exit::lock_all_sets();
+}
+
+/// `pthread_atfork` parent handler: release what [`fork_prepare`] took.
+pub fn fork_parent() {
+    exit::unlock_all_sets();
+}
+
+/// `pthread_atfork` child handler: release what [`fork_prepare`] took (the
+/// child's only thread holds them all).
+pub fn fork_child() {
+    exit::unlock_all_sets();
+}

@@ -1,0 +1,188 @@
+//! Programs nobody wrote for this allocator, on it: C test programs
+//! compiled with the system `cc` during the run (linked against
+//! `libpool_alloc.so` and preloaded into a plain build), Python running a
+//! slice of its own test suite, and `sqlite3` doing real work, each under
+//! `LD_PRELOAD`, with the same results as without it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// `libpool_alloc.so`, built for this test run by cargo in a target
+/// directory of its own (cargo does not build a cdylib for integration
+/// tests, and a second lib target of the same name would collide with the
+/// main crate's).
+fn library() -> &'static Path {
+    static LIB: OnceLock<PathBuf> = OnceLock::new();
+    LIB.get_or_init(|| {
+        let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("preload");
+        let st = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "alloc-preload", "--target-dir"])
+            .arg(&target)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo");
+        assert!(st.success(), "building libpool_alloc.so failed");
+        target.join("debug")
+    })
+}
+
+fn lib_dir() -> PathBuf {
+    library().to_path_buf()
+}
+
+fn preload() -> String {
+    lib_dir().join("libpool_alloc.so").display().to_string()
+}
+
+/// Compile `tests/c/<name>.c`, linked against our library or not.
+fn compile(name: &str, linked: bool) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/c/{name}.c"));
+    let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let out = out_dir.join(format!("{name}{}", if linked { "-linked" } else { "" }));
+    let mut cc = Command::new("cc");
+    cc.args(["-O1", "-pthread", "-Wall", "-o"])
+        .arg(&out)
+        .arg(&src);
+    if linked {
+        let dir = lib_dir();
+        cc.arg(format!("-L{}", dir.display()))
+            .arg("-lpool_alloc")
+            .arg(format!("-Wl,-rpath,{}", dir.display()));
+    }
+    let st = cc.status().expect("the system C compiler `cc`");
+    assert!(st.success(), "cc failed on {}", src.display());
+    out
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("spawn");
+    if !out.status.success() {
+        panic!(
+            "{cmd:?} failed ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn every_export_keeps_its_c_contract() {
+    // The program itself against glibc: the checks are C's, not ours.
+    let plain = compile("abi", false);
+    assert!(stdout(&run(&mut Command::new(&plain))).starts_with("ok "));
+    let pre = run(Command::new(&plain).env("LD_PRELOAD", preload()));
+    assert_eq!(stdout(&pre), "ok pool_alloc\n", "preloaded");
+    let linked = compile("abi", true);
+    assert_eq!(
+        stdout(&run(&mut Command::new(&linked))),
+        "ok pool_alloc\n",
+        "linked"
+    );
+}
+
+#[test]
+fn forked_children_of_a_threaded_program_allocate_and_exit() {
+    let bin = compile("fork", false);
+    let out = run(Command::new(&bin).env("LD_PRELOAD", preload()));
+    assert_eq!(stdout(&out), "ok 40\n");
+}
+
+#[test]
+fn stats_at_exit_and_as_json_lines() {
+    let bin = compile("stats", false);
+    let json = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("stats.jsonl");
+    let _ = std::fs::remove_file(&json);
+    let out = run(Command::new(&bin)
+        .env("LD_PRELOAD", preload())
+        .env("POOL_ALLOC_STATS_AT_EXIT", "1")
+        .env("POOL_ALLOC_STATS_FILE", &json));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let row = err
+        .lines()
+        .find(|l| l.trim_start().starts_with("48 B "))
+        .unwrap_or_else(|| panic!("no 48 B row in the table:\n{err}"));
+    let cols: Vec<u64> = row
+        .split_whitespace()
+        .skip(2)
+        .take(3)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    // allocs, frees, live: the program's 100 000 and 50 000, plus the C
+    // library's own few blocks of that class.
+    assert!((100_000..100_100).contains(&cols[0]), "allocs in {row:?}");
+    assert!((50_000..50_100).contains(&cols[1]), "frees in {row:?}");
+    assert!(err.contains("leak risk"), "no leak report:\n{err}");
+    let lines = std::fs::read_to_string(&json).expect("the JSON lines file");
+    let first = lines.lines().next().expect("one line at least");
+    assert!(first.starts_with('{') && first.contains("\"classes\""));
+    // A malformed setting: one message, the default, and the program runs.
+    let out = run(Command::new(&bin)
+        .env("LD_PRELOAD", preload())
+        .env("POOL_ALLOC_STATS_AT_EXIT", "yes"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("POOL_ALLOC_STATS_AT_EXIT").count(), 1, "{err}");
+    assert_eq!(stdout(&out), "done\n");
+}
+
+/// The Python interpreter itself (not a wrapper script such as pyenv's).
+fn python() -> PathBuf {
+    let o = run(Command::new("python3").args(["-c", "import sys; print(sys.executable)"]));
+    PathBuf::from(stdout(&o).trim())
+}
+
+#[test]
+fn python_runs_its_own_tests_on_it() {
+    let py = python();
+    let tests = ["test_list", "test_dict", "test_set", "test_bytes"];
+    // Every object through malloc (not Python's own small-object pool).
+    let summary = |preloaded: bool| {
+        let mut cmd = Command::new(&py);
+        cmd.args(["-m", "test"])
+            .args(tests)
+            .env("PYTHONMALLOC", "malloc");
+        if preloaded {
+            cmd.env("LD_PRELOAD", preload());
+        }
+        let out = run(&mut cmd);
+        let text = stdout(&out);
+        assert!(text.contains("Result: SUCCESS"), "{text}");
+        text.lines()
+            .find(|l| l.starts_with("Total tests:"))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no summary in:\n{text}"))
+    };
+    assert_eq!(summary(true), summary(false));
+}
+
+#[test]
+fn sqlite_gives_the_same_answers_on_it() {
+    let sql = "create table t(a, b);
+        with recursive c(x) as (select 1 union all select x + 1 from c where x < 100000)
+        insert into t select x, printf('%08x-%d', (x * 2654435761) % 4294967296, x % 977) from c;
+        create index i on t(b);
+        select count(*), sum(length(b)), sum(a % 7) from t;
+        select b from t order by b limit 3;
+        select count(distinct substr(b, 1, 3)) from t;
+        update t set b = b || b where a % 3 = 0;
+        delete from t where a % 5 = 0;
+        vacuum;
+        select count(*), sum(length(b)) from t;";
+    let go = |preloaded: bool| {
+        let mut cmd = Command::new("sqlite3");
+        cmd.args([":memory:", sql]);
+        if preloaded {
+            cmd.env("LD_PRELOAD", preload());
+        }
+        stdout(&run(&mut cmd))
+    };
+    let (ours, theirs) = (go(true), go(false));
+    assert!(ours.lines().count() >= 6, "{ours}");
+    assert_eq!(ours, theirs);
+}
