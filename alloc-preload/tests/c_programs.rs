@@ -131,10 +131,25 @@ fn stats_at_exit_and_as_json_lines() {
     assert_eq!(stdout(&out), "done\n");
 }
 
-/// The Python interpreter itself (not a wrapper script such as pyenv's).
+/// A Python interpreter itself (not a wrapper script such as pyenv's)
+/// that ships its test suite.
 fn python() -> PathBuf {
     let o = run(Command::new("python3").args(["-c", "import sys; print(sys.executable)"]));
-    PathBuf::from(stdout(&o).trim())
+    let found = [
+        PathBuf::from(stdout(&o).trim()),
+        PathBuf::from("/usr/bin/python3"),
+    ]
+    .into_iter()
+    .find(|py| {
+        Command::new(py)
+            .args(["-c", "import test.test_list"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    found.expect(
+        "no python3 with its test suite (Debian: apt-get install libpython3.11-testsuite; \
+         .ci/run installs it)",
+    )
 }
 
 #[test]
