@@ -44,6 +44,7 @@ LAYERS = {
     "handoff": 2,
     "pressure": 2,
     "os": 1,
+    "hardening": 1,
     "size_class": 1,
     "valgrind": 1,
     "sync": 0,

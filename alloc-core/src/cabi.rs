@@ -13,18 +13,25 @@
 //!   below the 4 MiB segment size (a bigger one is refused: its block could
 //!   not be found again from the pointer alone).
 //! * Errors are null returns; the cdylib sets `errno`.
+//! * Hardened mode (`hardening.rs`): [`free_c`] and [`realloc`] check the
+//!   pointer first and abort with one line naming the misuse: a pointer
+//!   outside every live segment of ours (foreign, or a large block freed
+//!   already), an interior pointer (not a block start; an aligned block
+//!   from [`memalign`] carries a keyed tag just before it), a double free
+//!   (the block's first word decodes to a free-list link of its own slab,
+//!   or its page run is free). Optional zero on free.
 //! * [`fork_prepare`] / [`fork_parent`] / [`fork_child`]: `pthread_atfork`
 //!   handlers, so a child forked while other threads allocate can allocate.
 
 use crate::heap::alloc::{grow_run_in_place, PAGE_RUN_MAX};
 use crate::heap::{exit, free::free, note_resize};
 use crate::pool::PoolAlloc;
-use crate::segment::{page_run_bytes, SEG_SIZE};
+use crate::segment::{page_run_bytes, page_state, segment_of, SEG_MASK, SEG_SIZE};
 use crate::size_class::{
     class_of, class_of_small, class_size, is_page_class, POOLED_MAX, SMALL_MAX,
 };
-use crate::slab::{block_start, slab_of, KIND_CLASS, KIND_PAGES};
-use crate::{large, os};
+use crate::slab::{block_start, slab_of, Slab, KIND_CLASS, KIND_LARGE, KIND_PAGES};
+use crate::{hardening, large, os};
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;
 
@@ -132,7 +139,13 @@ pub fn memalign(align: usize, n: usize) -> *mut u8 {
     let p = unsafe { C_ALLOC.alloc(layout) };
     if !p.is_null() {
         // SAFETY: `p` is a live block we just allocated.
-        let (kind, _, counted) = unsafe { inspect(p) };
+        let (kind, start, counted) = unsafe { inspect(p) };
+        if kind == KIND_CLASS && hardening::on() && start != p {
+            // The keyed tag an aligned block's free checks (hardened): in
+            // the block, between its start and `p`, where no caller writes.
+            // SAFETY: `p - start >= 16` (both 16-aligned, `p` above).
+            unsafe { p.sub(8).cast::<usize>().write(aligned_tag(p)) };
+        }
         if kind == KIND_CLASS {
             // Counted at `n`; its free will count the class size.
             // SAFETY: `p` is live, so its descriptor is mapped; `class`
@@ -167,6 +180,114 @@ unsafe fn inspect(p: *mut u8) -> (u8, *mut u8, usize) {
     }
 }
 
+/// The tag written before an aligned block that does not start its class
+/// block (hardened mode).
+fn aligned_tag(p: *mut u8) -> usize {
+    hardening::encode(p as usize ^ 0x5a5a_a11e_d000_0000, p as usize - 8)
+}
+
+/// `p` as 16 hex digits.
+fn hex(p: *mut u8) -> [u8; 18] {
+    let mut out = *b"0x0000000000000000";
+    let v = p as usize;
+    for (i, d) in out[2..].iter_mut().enumerate() {
+        *d = b"0123456789abcdef"[(v >> (60 - 4 * i)) & 15];
+    }
+    out
+}
+
+/// Abort on a misused pointer: one line on stderr.
+fn misuse(what: &[u8], p: *mut u8) -> ! {
+    os::abort_with(&[b"pool_alloc: ", what, b" of ", &hex(p), b"; aborting\n"])
+}
+
+/// Whether `v` is a block start of `slab` (or null): what a free block's
+/// decoded link is.
+///
+/// # Safety
+/// * `slab` is a mapped class slab descriptor.
+unsafe fn is_link_of(slab: *mut Slab, v: usize) -> bool {
+    // SAFETY: caller contract; the fields read are constant while the
+    // slab is a class slab.
+    unsafe {
+        let start = (*slab).start as usize;
+        let size = (*slab).block_size as usize;
+        let end = start + (*slab).capacity as usize * size;
+        v == 0 || (v >= start && v < end && (v - start).is_multiple_of(size))
+    }
+}
+
+/// [`inspect`] for a pointer a C caller frees, checked first in hardened
+/// mode: aborts on a foreign, interior or already freed pointer.
+///
+/// # Safety
+/// * Without hardening: as [`inspect`]. Hardened: `p` may be anything;
+///   reading the block's first word races with another thread only when
+///   the block is not the caller's (the misuse being diagnosed).
+unsafe fn checked(p: *mut u8) -> (u8, *mut u8, usize) {
+    if cfg!(feature = "hardened") {
+        // A free before any allocation must see the switch too.
+        crate::config::ensure_init();
+    }
+    if !hardening::on() {
+        // SAFETY: caller contract.
+        return unsafe { inspect(p) };
+    }
+    let base = p as usize & !SEG_MASK;
+    if !(p as usize).is_multiple_of(8) || !hardening::is_ours(base) {
+        misuse(
+            b"free of a pointer this allocator does not hold (foreign, or freed already)",
+            p,
+        );
+    }
+    // SAFETY: a live segment of ours is at `base` (the segment map), so its
+    // header and descriptors are mapped.
+    unsafe {
+        let slab = slab_of(p);
+        match (*slab).kind {
+            KIND_CLASS => {
+                let start = block_start(slab, p);
+                if start != p && p.sub(8).cast::<usize>().read() != aligned_tag(p) {
+                    misuse(b"free of an interior pointer", p);
+                }
+                let link = hardening::decode(start.cast::<usize>().read_volatile(), start as usize);
+                if is_link_of(slab, link) {
+                    misuse(b"double free", p);
+                }
+                (KIND_CLASS, start, (*slab).block_size as usize)
+            }
+            KIND_PAGES => {
+                let (run, free) = if (p as usize).is_multiple_of(os::PAGE_SIZE)
+                    && (p as usize & SEG_MASK) >= crate::segment::SLICE_SIZE
+                {
+                    page_state(p)
+                } else {
+                    (0, false)
+                };
+                if run == 0 {
+                    misuse(
+                        if free {
+                            b"double free"
+                        } else {
+                            b"free of an interior pointer"
+                        },
+                        p,
+                    );
+                }
+                (KIND_PAGES, p, run * os::PAGE_SIZE)
+            }
+            KIND_LARGE => {
+                let seg = segment_of(p);
+                if (*seg).large_offset != p as usize - seg as usize {
+                    misuse(b"free of an interior pointer", p);
+                }
+                (KIND_LARGE, p, 0)
+            }
+            _ => misuse(b"free of a pointer this allocator does not hold", p),
+        }
+    }
+}
+
 /// `free(p)`; null is a no-op.
 ///
 /// # Safety
@@ -181,7 +302,15 @@ pub unsafe fn free_c(p: *mut u8) {
     // its header (`heap::free` finds it from any address of its first
     // slice).
     unsafe {
-        let (_, start, counted) = inspect(p);
+        let (kind, start, counted) = checked(p);
+        if hardening::zero_on_free() {
+            let n = if kind == KIND_LARGE {
+                usable_size(p)
+            } else {
+                counted
+            };
+            ptr::write_bytes(start, 0, n);
+        }
         free(start, counted);
     }
 }
@@ -225,8 +354,8 @@ pub unsafe fn realloc(p: *mut u8, n: usize) -> *mut u8 {
     let Some(g) = good_size(n) else {
         return ptr::null_mut();
     };
-    // SAFETY: caller contract: `p` is live and ours.
-    let (kind, start, counted) = unsafe { inspect(p) };
+    // SAFETY: caller contract: `p` is live and ours (checked when hardened).
+    let (kind, start, counted) = unsafe { checked(p) };
     if start == p {
         if (kind == KIND_CLASS || kind == KIND_PAGES) && g == counted {
             return p;

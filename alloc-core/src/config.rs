@@ -23,6 +23,8 @@
 //! | `POOL_ALLOC_LARGE_CACHE_ENTRIES` | freed large mappings kept for reuse | 8 | 0..=8 |
 //! | `POOL_ALLOC_LARGE_CACHE_MB` | cap on the bytes those mappings hold (one mapping at most a quarter) | 32 | 0..=65536 |
 //! | `POOL_ALLOC_SEGMENT_CACHE` | empty 4 MiB segments kept mapped (decommitted) | 16 | 0..=64 |
+//! | `POOL_ALLOC_HARDENED` | hardened mode (built with the `hardened` feature): encoded free-list links; invalid, double and interior frees from C abort with a message | 0 | 0..=1 |
+//! | `POOL_ALLOC_ZERO_ON_FREE` | in hardened mode, C frees clear the block | 0 | 0..=1 |
 //! | `POOL_ALLOC_TRIM_PAGES` | trim reused pooled blocks' tails (classes below 32 KiB) of at least this many pages (0: off) | 0 | 0..=256 |
 
 use crate::os;
@@ -53,6 +55,8 @@ pub struct Config {
     pub(crate) large_cache_bytes: usize,
     pub(crate) segment_cache: usize,
     pub(crate) trim_pages: usize,
+    pub(crate) hardened: bool,
+    pub(crate) zero_on_free: bool,
 }
 
 impl Config {
@@ -73,6 +77,8 @@ impl Config {
             large_cache_bytes: 32 << 20,
             segment_cache: 16,
             trim_pages: 0,
+            hardened: false,
+            zero_on_free: false,
         }
     }
 
@@ -163,6 +169,20 @@ impl Config {
     /// call and page faults on reuse. 0 (the default) turns it off.
     pub const fn trim_pages(mut self, pages: usize) -> Self {
         self.trim_pages = if pages > 256 { 256 } else { pages };
+        self
+    }
+
+    /// Hardened mode (only with the `hardened` feature; off by default):
+    /// encoded free-list links, and invalid or double frees on the C face
+    /// abort with a message (`hardening.rs`).
+    pub const fn hardened(mut self, on: bool) -> Self {
+        self.hardened = on;
+        self
+    }
+
+    /// In hardened mode, clear each block a C `free` gives back.
+    pub const fn zero_on_free(mut self, on: bool) -> Self {
+        self.zero_on_free = on;
         self
     }
 
@@ -295,6 +315,8 @@ memory is served, but free memory cannot be given back to the OS\n"]);
         cfg = unsafe { *PENDING.0.get() };
     }
     cfg = apply_env(cfg, os::getenv);
+    let (k0, k1) = os::random_keys();
+    crate::hardening::init(cfg.hardened, cfg.zero_on_free, k0, k1);
     // SAFETY: the CAS above made this thread the only initialiser; readers
     // read CURRENT only after seeing STATE = 2 (Release below).
     unsafe { *CURRENT.0.get() = cfg };
@@ -319,7 +341,7 @@ pub(crate) fn large_cache_block_max() -> usize {
 }
 
 /// Every environment variable the allocator reads.
-pub const ENV_VARS: [&core::ffi::CStr; 14] = [
+pub const ENV_VARS: [&core::ffi::CStr; 16] = [
     c"POOL_ALLOC_MAX_IDLE_MS",
     c"POOL_ALLOC_RETAIN_MB",
     c"POOL_ALLOC_RETAIN_PCT",
@@ -334,6 +356,8 @@ pub const ENV_VARS: [&core::ffi::CStr; 14] = [
     c"POOL_ALLOC_LARGE_CACHE_MB",
     c"POOL_ALLOC_SEGMENT_CACHE",
     c"POOL_ALLOC_TRIM_PAGES",
+    c"POOL_ALLOC_HARDENED",
+    c"POOL_ALLOC_ZERO_ON_FREE",
 ];
 
 /// Apply environment overrides to `cfg`, reporting bad values on stderr.
@@ -389,6 +413,12 @@ pub fn apply_env_reporting(
     if let Some(n) = read(c"POOL_ALLOC_TRIM_PAGES", 0, 256) {
         cfg.trim_pages = n as usize;
     }
+    if let Some(n) = read(c"POOL_ALLOC_HARDENED", 0, 1) {
+        cfg.hardened = n == 1;
+    }
+    if let Some(n) = read(c"POOL_ALLOC_ZERO_ON_FREE", 0, 1) {
+        cfg.zero_on_free = n == 1;
+    }
     if let Some(v) = get(c"POOL_ALLOC_DECOMMIT") {
         match v.trim_ascii() {
             b"dontneed" => cfg.decommit_free = false,
@@ -400,6 +430,9 @@ pub fn apply_env_reporting(
                 b"expected `dontneed` or `free`",
             ),
         }
+    }
+    if cfg.hardened && !cfg!(feature = "hardened") {
+        report(&[b"pool-alloc: hardened mode asked for, but this build has no `hardened` feature; ignored\n"]);
     }
     if let Some(v) = get(c"POOL_ALLOC_PRESSURE_PCT") {
         match parse_levels(v) {

@@ -97,6 +97,7 @@ pub(crate) fn alloc(size: usize, align: usize, cfg: &config::Config) -> (*mut u8
         (*seg).large_offset = off;
         (*seg).large_size = size;
         init_descriptors(seg, p, align);
+        crate::hardening::mark_segment(seg as usize, true);
         GLOBAL.large_allocs.add(1);
         GLOBAL.large_live_bytes.add(size);
         (p, zeroed)
@@ -137,6 +138,7 @@ pub(crate) unsafe fn free(seg: *mut Segment) {
     // SAFETY: caller contract: the block is given up, so the whole mapping
     // is ours to cache or unmap.
     unsafe {
+        crate::hardening::mark_segment(seg as usize, false);
         let len = (*seg).large_len;
         GLOBAL.large_frees.add(1);
         GLOBAL.large_live_bytes.sub((*seg).large_size);
@@ -241,6 +243,8 @@ pub(crate) unsafe fn realloc(p: *mut u8, align: usize, new_size: usize) -> *mut 
             return ptr::null_mut();
         }
         (*moved).large_len = new_len;
+        crate::hardening::mark_segment(seg as usize, false);
+        crate::hardening::mark_segment(moved as usize, true);
         GLOBAL.large_mapped_bytes.add(new_len - len);
         done(moved);
         (moved as *mut u8).add(off)

@@ -53,6 +53,7 @@
 //! | | `pages.rs` | page runs of big pooled blocks: best fit, coalescing, idle pages |
 //! | | `remote.rs` | the remote-free stack and delayed hand-off |
 //! | | `cache.rs` | a bounded lock-free cache of whole mappings |
+//! | | `hardening.rs` | hardened mode: encoded free-list links, the segment map |
 //! | | `handoff.rs` | the heap hand-over state (abandon / claim) |
 //! | | `pressure.rs` | pressure levels, their firing state, the callback slots |
 //! | | `counters.rs` | single-writer counters, process-wide gauges |
@@ -73,6 +74,7 @@ mod background;
 mod cache;
 mod counters;
 mod handoff;
+mod hardening;
 mod remote;
 mod sync;
 

@@ -32,9 +32,7 @@ use loom::thread;
 use std::ptr;
 
 fn new_block() -> usize {
-    Box::into_raw(Box::new(Block {
-        next: ptr::null_mut(),
-    })) as usize
+    Box::into_raw(Box::new(Block::unlinked())) as usize
 }
 
 /// Walk a list, returning its nodes (and freeing nothing: blocks are
@@ -44,7 +42,7 @@ fn list(mut b: *mut Block) -> Vec<usize> {
     while !b.is_null() {
         v.push(b as usize);
         // SAFETY: nodes are live boxes made by `new_block`.
-        b = unsafe { (*b).next };
+        b = unsafe { Block::next(b) };
     }
     v
 }
@@ -120,7 +118,7 @@ impl TakeAll for LoadStoreList {
         let mut cur = self.0.load(Ordering::Relaxed);
         loop {
             // SAFETY: we own `b` until published.
-            unsafe { (*b).next = cur as *mut Block };
+            unsafe { Block::set_next(b, cur as *mut Block) };
             match self
                 .0
                 .compare_exchange(cur, b as usize, Ordering::Release, Ordering::Relaxed)

@@ -486,3 +486,33 @@ pub(crate) fn physical_memory() -> u64 {
         pages as u64 * PAGE_SIZE as u64
     }
 }
+
+/// Two random words for hardened mode's keys: the 16 bytes the kernel
+/// gives every process at exec (`AT_RANDOM`), mixed with the clock and an
+/// address; no system call, no allocation.
+pub(crate) fn random_keys() -> (u64, u64) {
+    // SAFETY: getauxval has no preconditions; AT_RANDOM, when present,
+    // points at 16 bytes that live as long as the process.
+    let (a, b) = unsafe {
+        let p = libc::getauxval(libc::AT_RANDOM) as *const u64;
+        if p.is_null() {
+            (0, 0)
+        } else {
+            (p.read_unaligned(), p.add(1).read_unaligned())
+        }
+    };
+    let here = &a as *const u64 as u64;
+    let t = now_ms();
+    (
+        a ^ here.rotate_left(17) ^ 0x9E37_79B9_7F4A_7C15,
+        b ^ t.wrapping_mul(0xBF58_476D_1CE4_E5B9),
+    )
+}
+
+/// Print `parts` on stderr and abort the process (hardened mode's answer to
+/// heap misuse).
+pub(crate) fn abort_with(parts: &[&[u8]]) -> ! {
+    write_stderr(parts);
+    // SAFETY: abort has no preconditions; it does not return.
+    unsafe { libc::abort() }
+}

@@ -25,10 +25,59 @@
 use crate::sync::{AtomicUsize, Backoff, Ordering};
 use core::ptr;
 
-/// A free block: its first word links it into a list.
+/// A free block: its first word links it into a list (encoded against a
+/// per-process key in hardened mode, `hardening.rs`).
 #[repr(C)]
 pub(crate) struct Block {
-    pub(crate) next: *mut Block,
+    link: usize,
+}
+
+impl Block {
+    /// A block whose link is null (loom models build lists of these).
+    #[cfg(loom)]
+    pub(crate) fn unlinked() -> Block {
+        Block {
+            link: crate::hardening::encode(0, 0),
+        }
+    }
+
+    /// The block after `b` in its list.
+    ///
+    /// # Safety
+    /// * `b` is a free block in a list the caller may read.
+    #[inline(always)]
+    pub(crate) unsafe fn next(b: *mut Block) -> *mut Block {
+        // SAFETY: caller contract.
+        crate::hardening::decode(unsafe { (*b).link }, b as usize) as *mut Block
+    }
+
+    /// Link `b` to `next`.
+    ///
+    /// # Safety
+    /// * `b` is a free block the caller owns (not yet published).
+    #[inline(always)]
+    pub(crate) unsafe fn set_next(b: *mut Block, next: *mut Block) {
+        // SAFETY: caller contract.
+        unsafe { (*b).link = crate::hardening::encode(next as usize, b as usize) };
+    }
+
+    /// The block after `b`, which is being handed out: in hardened mode its
+    /// link word is cleared, so a block freed before it was written is not
+    /// taken for a free one.
+    ///
+    /// # Safety
+    /// * `b` is the head of a list the caller owns and is taking off.
+    #[inline(always)]
+    pub(crate) unsafe fn unlink(b: *mut Block) -> *mut Block {
+        // SAFETY: caller contract.
+        unsafe {
+            let next = Block::next(b);
+            if crate::hardening::on() {
+                (*b).link = 0;
+            }
+            next
+        }
+    }
 }
 
 const STATE_MASK: usize = 3;
@@ -83,7 +132,7 @@ impl ThreadFree {
                 ((cur & !STATE_MASK) | DELAYED_FREEING, true)
             } else {
                 // SAFETY: the caller owns `block` until the CAS publishes it.
-                unsafe { (*block).next = (cur & !STATE_MASK) as *mut Block };
+                unsafe { Block::set_next(block, (cur & !STATE_MASK) as *mut Block) };
                 (block as usize | state, false)
             };
             match self
@@ -220,7 +269,7 @@ impl DelayedList {
         let mut cur = self.0.load(Ordering::Relaxed);
         loop {
             // SAFETY: the caller owns `block` until the CAS publishes it.
-            unsafe { (*block).next = cur as *mut Block };
+            unsafe { Block::set_next(block, cur as *mut Block) };
             match self.0.compare_exchange_weak(
                 cur,
                 block as usize,

@@ -153,6 +153,23 @@ pub(crate) unsafe fn page_run_bytes(p: *const u8) -> usize {
     unsafe { (*segment_of(p)).pages.run_len(page_index(p)) * PAGE_SIZE }
 }
 
+/// For hardened checks: at page address `p` of a page segment, the length
+/// in pages of the live run starting there (0: none) and whether the page
+/// is free.
+///
+/// # Safety
+/// * `p` is a page of a mapped page segment. The read races with the
+///   owner only when the caller frees a run it does not hold, the misuse
+///   being diagnosed; any value read leads to a defined answer.
+pub(crate) unsafe fn page_state(p: *const u8) -> (usize, bool) {
+    // SAFETY: caller contract: the header is mapped.
+    unsafe {
+        let seg = segment_of(p);
+        let i = page_index(p);
+        ((*seg).pages.run_len(i), (*seg).pages.free_from(i) > 0)
+    }
+}
+
 /// The bin node at page address `p` of a page segment.
 ///
 /// # Safety
@@ -1004,6 +1021,7 @@ fn new_segment() -> *mut Segment {
             (*seg).nonzero_map = 0;
         }
     }
+    crate::hardening::mark_segment(seg as usize, true);
     seg
 }
 
@@ -1044,6 +1062,7 @@ pub(crate) unsafe fn run_starts(seg: *mut Segment) -> u64 {
 /// * `seg` is an empty slab segment the caller owns, no set lists it, and
 ///   none of its slices is committed (`dirty_map` is clear).
 unsafe fn give_back(seg: *mut Segment) -> Reclaimed {
+    crate::hardening::mark_segment(seg as usize, false);
     let mut done = Reclaimed {
         segments: 1,
         ..Reclaimed::default()

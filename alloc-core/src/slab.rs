@@ -319,11 +319,11 @@ pub(crate) unsafe fn append_remote(s: &mut Slab, list: *mut Block) {
     // SAFETY: the list was published with Release and taken with Acquire;
     // its blocks are ours now.
     unsafe {
-        while !(*tail).next.is_null() {
-            tail = (*tail).next;
+        while !Block::next(tail).is_null() {
+            tail = Block::next(tail);
             n += 1;
         }
-        (*tail).next = s.free;
+        Block::set_next(tail, s.free);
     }
     s.free = list;
     debug_assert!(s.used >= n, "remote frees exceed used blocks");
@@ -355,10 +355,10 @@ pub(crate) unsafe fn extend(slab: *mut Slab) -> *mut u8 {
         let mut p = first;
         for _ in 1..n {
             let next = p.add(size);
-            (*p.cast::<Block>()).next = next.cast();
+            Block::set_next(p.cast(), next.cast());
             p = next;
         }
-        (*p.cast::<Block>()).next = s.free;
+        Block::set_next(p.cast(), s.free);
         s.free = first.cast();
         s.reserved += n as u32;
         ptr::null_mut()

@@ -8,31 +8,48 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-/// `libpool_alloc.so`, built for this test run by cargo in a target
-/// directory of its own (cargo does not build a cdylib for integration
-/// tests, and a second lib target of the same name would collide with the
-/// main crate's).
+/// `libpool_alloc.so` (with `features`), built for this test run by
+/// cargo in a target directory of its own (cargo does not build a cdylib
+/// for integration tests, and a second lib target of the same name would
+/// collide with the main crate's). Returns the library's path.
+fn build_library(features: &str) -> PathBuf {
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("preload-{features}"));
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo
+        .args(["build", "--quiet", "-p", "alloc-preload", "--target-dir"])
+        .arg(&target)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if !features.is_empty() {
+        cargo.args(["--features", features]);
+    }
+    let st = cargo.status().expect("cargo");
+    assert!(
+        st.success(),
+        "building libpool_alloc.so ({features}) failed"
+    );
+    target.join("debug/libpool_alloc.so")
+}
+
+/// The plain library, built once per test run.
 fn library() -> &'static Path {
     static LIB: OnceLock<PathBuf> = OnceLock::new();
-    LIB.get_or_init(|| {
-        let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("preload");
-        let st = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "-p", "alloc-preload", "--target-dir"])
-            .arg(&target)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo");
-        assert!(st.success(), "building libpool_alloc.so failed");
-        target.join("debug")
-    })
+    LIB.get_or_init(|| build_library(""))
 }
 
 fn lib_dir() -> PathBuf {
-    library().to_path_buf()
+    library().parent().expect("target/debug").to_path_buf()
 }
 
 fn preload() -> String {
-    lib_dir().join("libpool_alloc.so").display().to_string()
+    library().display().to_string()
+}
+
+/// The hardened build of the library.
+fn hardened() -> String {
+    static LIB: OnceLock<PathBuf> = OnceLock::new();
+    LIB.get_or_init(|| build_library("hardened"))
+        .display()
+        .to_string()
 }
 
 /// Compile `tests/c/<name>.c`, linked against our library or not.
@@ -41,9 +58,14 @@ fn compile(name: &str, linked: bool) -> PathBuf {
     let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let out = out_dir.join(format!("{name}{}", if linked { "-linked" } else { "" }));
     let mut cc = Command::new("cc");
-    cc.args(["-O1", "-pthread", "-Wall", "-o"])
-        .arg(&out)
-        .arg(&src);
+    if name == "misuse" {
+        // Misuse on purpose: no warnings about it, and no optimisation that
+        // would drop a freed-twice block's malloc/free pair.
+        cc.args(["-O0", "-w"]);
+    } else {
+        cc.args(["-O1", "-Wall"]);
+    }
+    cc.args(["-pthread", "-o"]).arg(&out).arg(&src);
     if linked {
         let dir = lib_dir();
         cc.arg(format!("-L{}", dir.display()))
@@ -200,4 +222,70 @@ fn sqlite_gives_the_same_answers_on_it() {
     let (ours, theirs) = (go(true), go(false));
     assert!(ours.lines().count() >= 6, "{ours}");
     assert_eq!(ours, theirs);
+}
+
+/// Every injected misuse, and the words its message must carry.
+const MISUSES: [(&str, &str); 11] = [
+    ("double-small", "double free"),
+    ("double-small-written", "double free"),
+    ("double-run", "double free"),
+    ("double-large", "does not hold"),
+    ("double-aligned", "double free"),
+    ("interior-small", "interior pointer"),
+    ("interior-run", "interior pointer"),
+    ("interior-large", "interior pointer"),
+    ("foreign-stack", "does not hold"),
+    ("foreign-static", "does not hold"),
+    ("realloc-freed", "double free"),
+];
+
+#[test]
+fn hardened_mode_detects_every_injected_misuse() {
+    let bin = compile("misuse", false);
+    let mut detected = 0;
+    for (case, words) in MISUSES {
+        let out = Command::new(&bin)
+            .arg(case)
+            .env("LD_PRELOAD", hardened())
+            .env("POOL_ALLOC_HARDENED", "1")
+            .output()
+            .expect("spawn");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let line = err.lines().find(|l| l.starts_with("pool_alloc: "));
+        match line {
+            Some(l) if l.contains(words) && !out.status.success() && out.stdout.is_empty() => {
+                detected += 1;
+            }
+            _ => eprintln!("{case}: not detected as {words:?}: {}\n{err}", out.status),
+        }
+    }
+    assert_eq!(detected, MISUSES.len(), "misuses detected");
+    // Right use is not taken for misuse.
+    let ok = run(Command::new(&bin)
+        .arg("none")
+        .env("LD_PRELOAD", hardened())
+        .env("POOL_ALLOC_HARDENED", "1"));
+    assert_eq!(stdout(&ok), "ok\n");
+}
+
+#[test]
+fn hardened_mode_runs_correct_programs_unchanged() {
+    let abi = compile("abi", false);
+    for zero in ["0", "1"] {
+        let out = run(Command::new(&abi)
+            .env("LD_PRELOAD", hardened())
+            .env("POOL_ALLOC_HARDENED", "1")
+            .env("POOL_ALLOC_ZERO_ON_FREE", zero));
+        assert_eq!(stdout(&out), "ok pool_alloc\n", "zero on free {zero}");
+    }
+    let out = run(Command::new(compile("fork", false))
+        .env("LD_PRELOAD", hardened())
+        .env("POOL_ALLOC_HARDENED", "1"));
+    assert_eq!(stdout(&out), "ok 40\n");
+    let out = run(Command::new(python())
+        .args(["-m", "test", "test_list", "test_dict"])
+        .env("PYTHONMALLOC", "malloc")
+        .env("LD_PRELOAD", hardened())
+        .env("POOL_ALLOC_HARDENED", "1"));
+    assert!(stdout(&out).contains("Result: SUCCESS"));
 }

@@ -17,6 +17,7 @@ use super::{
 };
 use crate::config::{self, Config};
 use crate::counters::bump;
+use crate::remote::Block;
 use crate::segment::{CALLS_PER_PASS, SEG_SIZE};
 use crate::slab::{self, Slab, FLAG_FULL};
 use crate::sync::Ordering;
@@ -38,7 +39,7 @@ fn pop_current(heap: *mut Heap, c: usize, req: usize) -> *mut u8 {
         if b.is_null() {
             return ptr::null_mut();
         }
-        (*slab).free = (*b).next;
+        (*slab).free = Block::unlink(b);
         (*slab).used += 1;
         (*heap).counters.get_unchecked(c).on_alloc(req);
         b.cast()
@@ -328,7 +329,7 @@ unsafe fn take_from(heap: *mut Heap, slab: *mut Slab, c: usize, req: usize) -> *
         queue::move_front(heap, slab);
         unkeep(heap, slab);
         let b = (*slab).free;
-        (*slab).free = (*b).next;
+        (*slab).free = Block::unlink(b);
         (*slab).used += 1;
         (*heap).counters[c].on_alloc(req);
         b.cast()
@@ -353,6 +354,11 @@ unsafe fn take_fresh(heap: *mut Heap, slab: *mut Slab, c: usize, req: usize) -> 
         let direct = slab::extend(slab);
         bump(&(*heap).carved[c], u64::from((*slab).reserved - before));
         if !direct.is_null() {
+            if crate::hardening::on() && !fresh {
+                // A stale link from the memory's earlier use must not make
+                // this block look free (hardened double-free check).
+                direct.cast::<usize>().write(0);
+            }
             (*slab).used += 1;
             (*heap).counters[c].on_alloc(req);
             return (direct, fresh);

@@ -49,7 +49,7 @@ pub(crate) unsafe fn free(p: *mut u8, req: usize) {
                 debug_fill_freed(p, (*slab).block_size as usize);
             }
             valgrind::link_word(p);
-            (*b).next = (*slab).local_free;
+            Block::set_next(b, (*slab).local_free);
             (*slab).local_free = b;
             (*slab).used -= 1;
             (*heap)
@@ -92,7 +92,7 @@ unsafe fn free_local_slow(heap: *mut Heap, slab: *mut Slab, req: usize) {
             // Undo the fast path's push, `used` and count (it counted under
             // the descriptor's class), then free the run.
             let b = (*slab).local_free;
-            (*slab).local_free = (*b).next;
+            (*slab).local_free = Block::next(b);
             (*slab).used += 1;
             (*heap).counters[(*slab).class as usize].undo_free(req);
             count_run(heap, req, false);
@@ -253,7 +253,7 @@ pub(super) unsafe fn process_delayed(heap: *mut Heap) {
     unsafe {
         let mut b = (*heap).delayed.take_all();
         while !b.is_null() {
-            let next = (*b).next;
+            let next = Block::next(b);
             let slab = slab::slab_of(b.cast());
             debug_assert_eq!((*slab).owner, owner_tag(heap));
             if (*slab).kind == KIND_PAGES {
@@ -261,7 +261,7 @@ pub(super) unsafe fn process_delayed(heap: *mut Heap) {
                 b = next;
                 continue;
             }
-            (*b).next = (*slab).local_free;
+            Block::set_next(b, (*slab).local_free);
             (*slab).local_free = b;
             (*slab).used -= 1;
             if (*slab).used == 0 || (*slab).owner_flags != 0 {
