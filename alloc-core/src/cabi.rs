@@ -23,7 +23,8 @@
 //! * [`fork_prepare`] / [`fork_parent`] / [`fork_child`]: `pthread_atfork`
 //!   handlers, so a child forked while other threads allocate can allocate.
 
-use crate::heap::alloc::{grow_run_in_place, PAGE_RUN_MAX};
+use crate::config::Config;
+use crate::heap::alloc::{alloc_fast, grow_run_in_place, PAGE_RUN_MAX};
 use crate::heap::{exit, free::free, note_resize};
 use crate::pool::PoolAlloc;
 use crate::segment::{page_run_bytes, page_state, segment_of, SEG_MASK, SEG_SIZE};
@@ -31,6 +32,7 @@ use crate::size_class::{
     class_of, class_of_small, class_size, is_page_class, POOLED_MAX, SMALL_MAX,
 };
 use crate::slab::{block_start, slab_of, Slab, KIND_CLASS, KIND_LARGE, KIND_PAGES};
+use crate::sync::Ordering::Relaxed;
 use crate::{hardening, large, os};
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;
@@ -38,6 +40,8 @@ use core::ptr;
 /// The allocator behind the C functions (configured from the environment,
 /// as every `PoolAlloc` is).
 static C_ALLOC: PoolAlloc = PoolAlloc::new();
+/// Its configuration, for the small-block fast path.
+static C_CONFIG: Config = Config::new();
 
 /// The page size `valloc` and `pvalloc` align to.
 pub const PAGE_SIZE: usize = os::PAGE_SIZE;
@@ -86,6 +90,17 @@ pub fn good_size(n: usize) -> Option<usize> {
 /// `malloc(n)`: a block of at least `n` bytes (a unique one for 0), or
 /// null when out of memory or `n` is too big.
 pub fn malloc(n: usize) -> *mut u8 {
+    if n <= SMALL_MAX - 16 {
+        // The small band straight to the fast path: the same class and
+        // count as `alloc` (`good_size`), without its layout round trip.
+        let r = if n >= 16 {
+            (n + 15) & !15
+        } else {
+            (n.max(1) + 7) & !7
+        };
+        let c = class_of_small(r);
+        return alloc_fast(c, class_size(c), &C_CONFIG);
+    }
     alloc(n, false)
 }
 
@@ -138,8 +153,20 @@ pub fn memalign(align: usize, n: usize) -> *mut u8 {
     // SAFETY: a valid layout of non-zero size.
     let p = unsafe { C_ALLOC.alloc(layout) };
     if !p.is_null() {
-        // SAFETY: `p` is a live block we just allocated.
-        let (kind, start, counted) = unsafe { inspect(p) };
+        // SAFETY: `p` is a live block we just allocated; the division finds
+        // its start (its slab's `aligned_inside` is not set yet).
+        let (kind, start, counted) = unsafe {
+            let slab = slab_of(p);
+            match inspect(p) {
+                (KIND_CLASS, _, size) => (KIND_CLASS, block_start(slab, p), size),
+                other => other,
+            }
+        };
+        if kind == KIND_CLASS && start != p {
+            // Before `p` is handed out: its free must look for the start.
+            // SAFETY: `p` is live, so its descriptor is mapped.
+            unsafe { (*slab_of(p)).aligned_inside.store(true, Relaxed) };
+        }
         if kind == KIND_CLASS && hardening::on() && start != p {
             // The keyed tag an aligned block's free checks (hardened): in
             // the block, between its start and `p`, where no caller writes.
@@ -169,11 +196,16 @@ unsafe fn inspect(p: *mut u8) -> (u8, *mut u8, usize) {
     unsafe {
         let slab = slab_of(p);
         match (*slab).kind {
-            KIND_CLASS => (
-                KIND_CLASS,
-                block_start(slab, p),
-                (*slab).block_size as usize,
-            ),
+            KIND_CLASS => {
+                // Only a slab that served an aligned block inside a bigger
+                // one (`memalign`) needs the division `block_start` does.
+                let start = if (*slab).aligned_inside.load(Relaxed) {
+                    block_start(slab, p)
+                } else {
+                    p
+                };
+                (KIND_CLASS, start, (*slab).block_size as usize)
+            }
             KIND_PAGES => (KIND_PAGES, p, page_run_bytes(p)),
             k => (k, p, 0),
         }

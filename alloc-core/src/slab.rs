@@ -27,6 +27,7 @@ use crate::segment::{
     SLICE_SIZE, USABLE_SLICES,
 };
 use crate::size_class::{class_size, is_pooled, CLASSES, CLASS_SIZES, SMALL_CLASSES};
+use crate::sync::{AtomicBool, Ordering};
 use core::ptr;
 
 /// The owner a descriptor names: a heap's address, opaque to this layer
@@ -80,6 +81,10 @@ pub(crate) struct Slab {
     pub(crate) reserved: u32,
     /// Memory past `reserved` is known to be zero (fresh from the OS).
     pub(crate) fresh: bool,
+    /// Some block was handed out aligned inside itself by the C face's
+    /// `memalign` (set before the block is, read by any thread's C
+    /// `free`): only then must a C free look for the block's start.
+    pub(crate) aligned_inside: AtomicBool,
     pub(crate) next: *mut Slab,
     pub(crate) prev: *mut Slab,
     /// Coarse time (ms) the slab became completely free; 0 while in use.
@@ -147,6 +152,7 @@ impl Slab {
             thread_free: ThreadFree::new(),
             reserved: 0,
             fresh: false,
+            aligned_inside: AtomicBool::new(false),
             next: ptr::null_mut(),
             prev: ptr::null_mut(),
             idle_since: 0,
@@ -221,6 +227,7 @@ pub(crate) unsafe fn slab_new(set: &mut SegmentSet, owner: Owner, c: usize) -> *
         sl.thread_free.reset();
         sl.reserved = 0;
         sl.fresh = run.fresh;
+        sl.aligned_inside.store(false, Ordering::Relaxed);
         sl.next = ptr::null_mut();
         sl.prev = ptr::null_mut();
         sl.idle_since = 0;
