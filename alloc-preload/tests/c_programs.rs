@@ -110,6 +110,30 @@ fn every_export_keeps_its_c_contract() {
 }
 
 #[test]
+fn allocations_before_the_library_initialises() {
+    // A library whose constructor allocates, preloaded before and after
+    // ours: its constructor may run before ours does.
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/early.c");
+    let lib = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("libearly.so");
+    let st = Command::new("cc")
+        .args(["-O1", "-shared", "-fPIC", "-o"])
+        .arg(&lib)
+        .arg(&src)
+        .status()
+        .expect("cc");
+    assert!(st.success());
+    let abi = compile("abi", false);
+    let early = lib.display().to_string();
+    for order in [
+        format!("{early}:{}", preload()),
+        format!("{}:{early}", preload()),
+    ] {
+        let out = run(Command::new(&abi).env("LD_PRELOAD", &order));
+        assert_eq!(stdout(&out), "ok pool_alloc\n", "LD_PRELOAD={order}");
+    }
+}
+
+#[test]
 fn forked_children_of_a_threaded_program_allocate_and_exit() {
     let bin = compile("fork", false);
     let out = run(Command::new(&bin).env("LD_PRELOAD", preload()));

@@ -37,6 +37,11 @@ int main(void) {
         if (pthread_create(&th[t], NULL, churn, (void *)t)) return 1;
     int failed = 0;
     for (int f = 0; f < FORKS; f++) {
+        /* The forking thread's heap gets idle pages other threads may be
+         * reclaiming (under its lock) at the moment of the fork. */
+        void *mine[16];
+        for (int i = 0; i < 16; i++) mine[i] = malloc(40000 + (size_t)i * 20000);
+        for (int i = 0; i < 16; i++) free(mine[i]);
         usleep(2000);
         pid_t pid = fork();
         if (pid < 0) return 1;
