@@ -89,6 +89,7 @@ pub fn good_size(n: usize) -> Option<usize> {
 
 /// `malloc(n)`: a block of at least `n` bytes (a unique one for 0), or
 /// null when out of memory or `n` is too big.
+#[inline]
 pub fn malloc(n: usize) -> *mut u8 {
     if n <= SMALL_MAX - 16 {
         // The small band straight to the fast path: the same class and
@@ -325,6 +326,7 @@ unsafe fn checked(p: *mut u8) -> (u8, *mut u8, usize) {
 /// # Safety
 /// * `p` is null or a live block from this module's functions; the caller
 ///   gives it up.
+#[inline]
 pub unsafe fn free_c(p: *mut u8) {
     if p.is_null() {
         return;

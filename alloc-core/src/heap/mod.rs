@@ -31,6 +31,7 @@ use crate::segment::{Reclaimed, SegmentSet, SetLock};
 use crate::size_class::CLASSES;
 use crate::slab::{Owner, Slab};
 use crate::sync::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+#[cfg(not(all(feature = "static-tls", target_arch = "x86_64", target_os = "linux")))]
 use core::cell::Cell;
 use core::ptr;
 use crossbeam_utils::CachePadded;
@@ -101,20 +102,76 @@ pub(crate) fn empty_slab() -> *mut Slab {
 /// Every heap ever created (never shrinks; heaps are reused).
 static HEAPS: CachePadded<AtomicPtr<Heap>> = CachePadded::new(AtomicPtr::new(ptr::null_mut()));
 
+#[cfg(not(all(feature = "static-tls", target_arch = "x86_64", target_os = "linux")))]
 thread_local! {
     // const-initialised, no destructor: a plain TLS load, no lazy state.
     static HEAP: Cell<*mut Heap> = const { Cell::new(ptr::null_mut()) };
 }
 
 /// The calling thread's heap, or null if it has none (yet).
+#[cfg(not(all(feature = "static-tls", target_arch = "x86_64", target_os = "linux")))]
 #[inline(always)]
 pub(crate) fn current_heap() -> *mut Heap {
     HEAP.with(|h| h.get())
 }
 
 /// Make `heap` (or null) the calling thread's heap.
+#[cfg(not(all(feature = "static-tls", target_arch = "x86_64", target_os = "linux")))]
 fn set_current_heap(heap: *mut Heap) {
     HEAP.with(|h| h.set(heap));
+}
+
+// Feature `static-tls` (the C library, `alloc-preload`): the heap pointer
+// in the initial-exec TLS model, one `%fs`-relative load, where a shared
+// library's `thread_local!` costs a `__tls_get_addr` call per access (Rust
+// has no stable way to choose the model). The library must then be loaded
+// with the program (`LD_PRELOAD` or linked), as mimalloc's must.
+#[cfg(all(feature = "static-tls", target_arch = "x86_64", target_os = "linux"))]
+core::arch::global_asm!(
+    ".pushsection .tbss,\"awT\",@nobits",
+    ".p2align 3",
+    ".globl pool_alloc_thread_heap",
+    ".hidden pool_alloc_thread_heap",
+    ".type pool_alloc_thread_heap,@object",
+    ".size pool_alloc_thread_heap,8",
+    "pool_alloc_thread_heap:",
+    ".zero 8",
+    ".popsection",
+    options(att_syntax)
+);
+
+/// The calling thread's heap, or null if it has none (yet).
+#[cfg(all(feature = "static-tls", target_arch = "x86_64", target_os = "linux"))]
+#[inline(always)]
+pub(crate) fn current_heap() -> *mut Heap {
+    let heap: *mut Heap;
+    // SAFETY: reads this thread's 8-byte TLS slot defined above (zero, so
+    // null, until set), at its initial-exec offset from the thread pointer.
+    unsafe {
+        core::arch::asm!(
+            "movq pool_alloc_thread_heap@GOTTPOFF(%rip), {heap}",
+            "movq %fs:({heap}), {heap}",
+            heap = out(reg) heap,
+            options(att_syntax, nostack, readonly, preserves_flags, pure)
+        );
+    }
+    heap
+}
+
+/// Make `heap` (or null) the calling thread's heap.
+#[cfg(all(feature = "static-tls", target_arch = "x86_64", target_os = "linux"))]
+fn set_current_heap(heap: *mut Heap) {
+    // SAFETY: writes this thread's TLS slot defined above (only this
+    // thread reads or writes it).
+    unsafe {
+        core::arch::asm!(
+            "movq pool_alloc_thread_heap@GOTTPOFF(%rip), {off}",
+            "movq {heap}, %fs:({off})",
+            off = out(reg) _,
+            heap = in(reg) heap,
+            options(att_syntax, nostack, preserves_flags)
+        );
+    }
 }
 
 /// The first heap of the registry; walk on with `(*h).all_next`. Heaps in
