@@ -340,6 +340,10 @@ pub(crate) fn large_cache_block_max() -> usize {
     get().large_cache_bytes / 4
 }
 
+/// Whether this build has the `hardened` feature (without it,
+/// `POOL_ALLOC_HARDENED=1` gets a one-line note and is ignored).
+pub const HARDENED_BUILT: bool = cfg!(feature = "hardened");
+
 /// Every environment variable the allocator reads.
 pub const ENV_VARS: [&core::ffi::CStr; 16] = [
     c"POOL_ALLOC_MAX_IDLE_MS",
