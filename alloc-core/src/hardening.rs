@@ -20,9 +20,11 @@
 //! Without the feature every function here is a constant no-op the
 //! compiler removes: links are stored plain.
 
+// NB: core's atomics even under loom: these are keys and switches set once
+// at start, not shared state a loom model explores.
 #[cfg(all(feature = "hardened", not(loom)))]
-use crate::sync::AtomicU64;
-use crate::sync::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::AtomicU64;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 
 /// Hardened checks on.
 static ON: AtomicBool = AtomicBool::new(false);

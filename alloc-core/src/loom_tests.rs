@@ -29,7 +29,6 @@ use crate::remote::{Block, DelayedList, Pushed, ThreadFree, NO_DELAYED};
 use crate::sync::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
-use std::ptr;
 
 fn new_block() -> usize {
     Box::into_raw(Box::new(Block::unlinked())) as usize
