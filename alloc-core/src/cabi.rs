@@ -29,7 +29,7 @@ use crate::heap::{exit, free::free, note_resize};
 use crate::pool::PoolAlloc;
 use crate::segment::{page_run_bytes, page_state, segment_of, SEG_MASK, SEG_SIZE};
 use crate::size_class::{
-    class_of, class_of_small, class_size, is_page_class, POOLED_MAX, SMALL_MAX,
+    class_of, class_of_small, class_size, div_by_class, is_page_class, POOLED_MAX, SMALL_MAX,
 };
 use crate::slab::{block_start, slab_of, Slab, KIND_CLASS, KIND_LARGE, KIND_PAGES};
 use crate::sync::Ordering::Relaxed;
@@ -246,7 +246,10 @@ unsafe fn is_link_of(slab: *mut Slab, v: usize) -> bool {
         let start = (*slab).start as usize;
         let size = (*slab).block_size as usize;
         let end = start + (*slab).capacity as usize * size;
-        v == 0 || (v >= start && v < end && (v - start).is_multiple_of(size))
+        v == 0
+            || (v >= start
+                && v < end
+                && div_by_class(v - start, (*slab).class as usize) * size == v - start)
     }
 }
 

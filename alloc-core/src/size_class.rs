@@ -198,8 +198,42 @@ pub fn class_block_size(c: usize) -> Option<usize> {
     CLASS_SIZES.get(c).map(|&s| s as usize)
 }
 
+/// Per class, `(2^64 - 1) / size + 1`: [`div_by_class`]'s multiplier.
+static CLASS_RECIP: [u64; CLASSES] = {
+    let mut r = [0u64; CLASSES];
+    let mut c = 0;
+    while c < CLASSES {
+        r[c] = u64::MAX / CLASS_SIZES[c] as u64 + 1;
+        c += 1;
+    }
+    r
+};
+
+/// `off / class_size(c)` by one multiplication (a division is tens of
+/// cycles): with `M = (2^64 - 1) / d + 1 = (2^64 + e) / d`, `0 <= e < d`,
+/// the high word of `off * M` is exact while `off * e < 2^64`, so for every
+/// offset below 2^43 (a segment is 2^22 bytes, a class below 2^21).
+#[inline(always)]
+pub(crate) fn div_by_class(off: usize, c: usize) -> usize {
+    ((off as u128 * CLASS_RECIP[c] as u128) >> 64) as usize
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn division_by_multiplication_is_exact() {
+        for c in 0..CLASSES {
+            let d = class_size(c);
+            let mut off = 0usize;
+            while off < 1 << 23 {
+                for o in [off, off + d - 1, off + d] {
+                    assert_eq!(div_by_class(o, c), o / d, "class {c}, offset {o}");
+                }
+                off += d * 7 + 13;
+            }
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -190,8 +190,14 @@ pub(crate) unsafe fn slab_of(p: *mut u8) -> *mut Slab {
 #[inline]
 pub(crate) unsafe fn block_start(slab: *mut Slab, p: *mut u8) -> *mut u8 {
     // SAFETY: caller contract: the constant fields of a live slab.
-    let (start, size) = unsafe { ((*slab).start as usize, (*slab).block_size as usize) };
-    (start + (p as usize - start) / size * size) as *mut u8
+    let (start, size, c) = unsafe {
+        (
+            (*slab).start as usize,
+            (*slab).block_size as usize,
+            (*slab).class as usize,
+        )
+    };
+    (start + crate::size_class::div_by_class(p as usize - start, c) * size) as *mut u8
 }
 
 /// Make a slab of class `c` for `owner` from free slices of `set`. Null when
