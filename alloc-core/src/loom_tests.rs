@@ -83,7 +83,13 @@ impl TakeAll for ThreadFree {
         assert_eq!(r, Pushed::Done, "never full in this model");
     }
     fn take(&self) -> *mut Block {
-        self.take_all()
+        let (l, n) = self.take_counted();
+        assert_eq!(
+            n as usize,
+            list(l).len(),
+            "the stack word counts its blocks"
+        );
+        l
     }
 }
 
@@ -203,7 +209,7 @@ fn model_delayed(buggy_clear: bool) {
         let owner = {
             let (tf, heap) = (Arc::clone(&tf), Arc::clone(&heap));
             thread::spawn(move || {
-                let mut got = list(tf.try_mark_full());
+                let mut got = list(tf.try_mark_full().0);
                 // ... later the owner learns of space and un-fulls the slab.
                 got.extend(list(heap.take_all()));
                 if buggy_clear {
@@ -217,14 +223,14 @@ fn model_delayed(buggy_clear: bool) {
                     tf.clear_delayed();
                     assert_eq!(tf.state(), NO_DELAYED, "hand-off in flight");
                 }
-                got.extend(list(tf.take_all()));
+                got.extend(list(tf.take_counted().0));
                 got
             })
         };
         remote.join().unwrap();
         let mut seen = owner.join().unwrap();
         seen.extend(list(heap.take_all()));
-        seen.extend(list(tf.take_all()));
+        seen.extend(list(tf.take_counted().0));
         assert_exactly_once(&mut seen, &[b]);
         free_blocks(&[b]);
     });

@@ -311,32 +311,35 @@ pub(crate) unsafe fn collect_frees(slab: *mut Slab) -> bool {
             s.local_free = ptr::null_mut();
         }
         if s.thread_free.has_blocks() {
-            let list = s.thread_free.take_all();
-            append_remote(s, list);
+            let (list, n) = s.thread_free.take_counted();
+            append_remote(s, list, n);
         }
         !s.free.is_null()
     }
 }
 
-/// Owner: put a list of remotely freed blocks on `free`, crediting `used`.
+/// Owner: put a list of `n` remotely freed blocks on `free`, crediting
+/// `used`. An empty `free` takes the list as it is; otherwise the list is
+/// walked to its tail (the stack counts its blocks, so the common case reads
+/// none of them: each was written last by another core).
 ///
 /// # Safety
-/// * `list` is a null-terminated list of blocks of `s`, taken from its
+/// * `list` is a null-terminated list of `n` blocks of `s`, taken from its
 ///   `thread_free`.
-pub(crate) unsafe fn append_remote(s: &mut Slab, list: *mut Block) {
+pub(crate) unsafe fn append_remote(s: &mut Slab, list: *mut Block, n: u32) {
     if list.is_null() {
         return;
     }
-    let mut n = 1u32;
-    let mut tail = list;
-    // SAFETY: the list was published with Release and taken with Acquire;
-    // its blocks are ours now.
-    unsafe {
-        while !Block::next(tail).is_null() {
-            tail = Block::next(tail);
-            n += 1;
+    if !s.free.is_null() {
+        let mut tail = list;
+        // SAFETY: the list was published with Release and taken with
+        // Acquire; its blocks are ours now.
+        unsafe {
+            while !Block::next(tail).is_null() {
+                tail = Block::next(tail);
+            }
+            Block::set_next(tail, s.free);
         }
-        Block::set_next(tail, s.free);
     }
     s.free = list;
     debug_assert!(s.used >= n, "remote frees exceed used blocks");

@@ -217,9 +217,9 @@ fn alloc_slow(mut heap: *mut Heap, c: usize, req: usize, cfg: &Config) -> (*mut 
             }
             // No space: mark full (unless remote frees raced in) and drop it
             // from the queue; a later free brings it back.
-            let raced = (*slab).thread_free.try_mark_full();
+            let (raced, n) = (*slab).thread_free.try_mark_full();
             if !raced.is_null() {
-                slab::append_remote(&mut *slab, raced);
+                slab::append_remote(&mut *slab, raced, n);
                 return (take_from(heap, slab, c, req), false);
             }
             queue::remove(heap, slab);
