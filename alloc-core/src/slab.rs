@@ -5,13 +5,17 @@
 //! only hold `slab_offset`, the way back to the first. So [`slab_of`] finds
 //! the slab of any block address in O(1).
 //!
-//! A slab has three free lists (mimalloc's sharding):
+//! A slab has three free lists (mimalloc's sharding), and a fourth:
 //! * `free`: allocation pops here (owner only);
 //! * `local_free`: the owner's frees push here (owner only);
-//! * `thread_free`: other threads' frees ([`ThreadFree`], atomic).
+//! * `thread_free`: other threads' frees ([`ThreadFree`], atomic; its word
+//!   counts its blocks);
+//! * `remote_taken`: blocks taken from `thread_free`, waiting (owner only).
 //!
-//! When `free` runs dry the owner *collects*: it swaps in `local_free`, then
-//! takes all of `thread_free` at once ([`collect_frees`]); so the fast paths
+//! When `free` runs dry the owner *collects* ([`collect_frees`]): it swaps
+//! in the waiting remote blocks, else `local_free`, and takes all of
+//! `thread_free` at once onto `remote_taken` without reading a block (the
+//! count comes with the stack); so the fast paths
 //! are a pop and a push with one branch each. Blocks are carved lazily
 //! (`reserved` grows) so a new slab touches only the pages it hands out.
 //!
@@ -81,6 +85,10 @@ pub(crate) struct Slab {
     pub(crate) reserved: u32,
     /// Memory past `reserved` is known to be zero (fresh from the OS).
     pub(crate) fresh: bool,
+    /// Blocks taken from `thread_free` (already credited to `used`) that
+    /// wait for `free` to empty: taking remote frees never has to walk a
+    /// list to join it to another.
+    pub(crate) remote_taken: *mut Block,
     /// Some block was handed out aligned inside itself by the C face's
     /// `memalign` (set before the block is, read by any thread's C
     /// `free`): only then must a C free look for the block's start.
@@ -152,6 +160,7 @@ impl Slab {
             thread_free: ThreadFree::new(),
             reserved: 0,
             fresh: false,
+            remote_taken: ptr::null_mut(),
             aligned_inside: AtomicBool::new(false),
             next: ptr::null_mut(),
             prev: ptr::null_mut(),
@@ -233,6 +242,7 @@ pub(crate) unsafe fn slab_new(set: &mut SegmentSet, owner: Owner, c: usize) -> *
         sl.thread_free.reset();
         sl.reserved = 0;
         sl.fresh = run.fresh;
+        sl.remote_taken = ptr::null_mut();
         sl.aligned_inside.store(false, Ordering::Relaxed);
         sl.next = ptr::null_mut();
         sl.prev = ptr::null_mut();
@@ -306,31 +316,43 @@ pub(crate) unsafe fn collect_frees(slab: *mut Slab) -> bool {
     // SAFETY: owner-only fields of a live slab we own.
     unsafe {
         let s = &mut *slab;
-        if s.free.is_null() && !s.local_free.is_null() {
-            s.free = s.local_free;
-            s.local_free = ptr::null_mut();
+        // Remote blocks taken last time first, so that at most one taken
+        // list waits and taking more never has to join two lists.
+        if s.free.is_null() {
+            if !s.remote_taken.is_null() {
+                s.free = s.remote_taken;
+                s.remote_taken = ptr::null_mut();
+            } else if !s.local_free.is_null() {
+                s.free = s.local_free;
+                s.local_free = ptr::null_mut();
+            }
         }
         if s.thread_free.has_blocks() {
             let (list, n) = s.thread_free.take_counted();
-            append_remote(s, list, n);
+            take_remote(s, list, n);
+        }
+        if s.free.is_null() && !s.remote_taken.is_null() {
+            s.free = s.remote_taken;
+            s.remote_taken = ptr::null_mut();
         }
         !s.free.is_null()
     }
 }
 
-/// Owner: put a list of `n` remotely freed blocks on `free`, crediting
-/// `used`. An empty `free` takes the list as it is; otherwise the list is
-/// walked to its tail (the stack counts its blocks, so the common case reads
-/// none of them: each was written last by another core).
+/// Owner: keep a list of `n` remotely freed blocks for `free` (on
+/// `remote_taken`), crediting `used`. The stack counted its blocks, so
+/// nothing reads them here (each was written last by another core), unless
+/// blocks taken before still wait: then the new list is walked to its tail
+/// and joined to them.
 ///
 /// # Safety
 /// * `list` is a null-terminated list of `n` blocks of `s`, taken from its
 ///   `thread_free`.
-pub(crate) unsafe fn append_remote(s: &mut Slab, list: *mut Block, n: u32) {
+pub(crate) unsafe fn take_remote(s: &mut Slab, list: *mut Block, n: u32) {
     if list.is_null() {
         return;
     }
-    if !s.free.is_null() {
+    if !s.remote_taken.is_null() {
         let mut tail = list;
         // SAFETY: the list was published with Release and taken with
         // Acquire; its blocks are ours now.
@@ -338,10 +360,10 @@ pub(crate) unsafe fn append_remote(s: &mut Slab, list: *mut Block, n: u32) {
             while !Block::next(tail).is_null() {
                 tail = Block::next(tail);
             }
-            Block::set_next(tail, s.free);
+            Block::set_next(tail, s.remote_taken);
         }
     }
-    s.free = list;
+    s.remote_taken = list;
     debug_assert!(s.used >= n, "remote frees exceed used blocks");
     s.used -= n;
 }

@@ -219,7 +219,8 @@ fn alloc_slow(mut heap: *mut Heap, c: usize, req: usize, cfg: &Config) -> (*mut 
             // from the queue; a later free brings it back.
             let (raced, n) = (*slab).thread_free.try_mark_full();
             if !raced.is_null() {
-                slab::append_remote(&mut *slab, raced, n);
+                slab::take_remote(&mut *slab, raced, n);
+                slab::collect_frees(slab);
                 return (take_from(heap, slab, c, req), false);
             }
             queue::remove(heap, slab);
