@@ -61,16 +61,22 @@ fn c_align(n: usize) -> usize {
     }
 }
 
+/// `n` (at least 1) rounded up to the alignment `malloc` gives it.
+#[inline(always)]
+fn c_rounded(n: usize) -> usize {
+    let n = n.max(1);
+    let a = c_align(n);
+    n.div_ceil(a) * a
+}
+
 /// The bytes the allocator serves for a C request of `n` bytes (aligned to
 /// `c_align(n)`), which is also what `malloc_usable_size` will report and
 /// what its free will count. `None` when `n` is too big to serve.
 pub fn good_size(n: usize) -> Option<usize> {
-    let n = n.max(1);
     if n > MAX_REQUEST {
         return None;
     }
-    let a = c_align(n);
-    let r = n.div_ceil(a) * a;
+    let r = c_rounded(n);
     Some(if r <= SMALL_MAX {
         class_size(class_of_small(r))
     } else if r <= POOLED_MAX {
@@ -94,12 +100,7 @@ pub fn malloc(n: usize) -> *mut u8 {
     if n <= SMALL_MAX - 16 {
         // The small band straight to the fast path: the same class and
         // count as `alloc` (`good_size`), without its layout round trip.
-        let r = if n >= 16 {
-            (n + 15) & !15
-        } else {
-            (n.max(1) + 7) & !7
-        };
-        let c = class_of_small(r);
+        let c = class_of_small(c_rounded(n));
         return alloc_fast(c, class_size(c), &C_CONFIG);
     }
     alloc(n, false)
@@ -153,33 +154,26 @@ pub fn memalign(align: usize, n: usize) -> *mut u8 {
     };
     // SAFETY: a valid layout of non-zero size.
     let p = unsafe { C_ALLOC.alloc(layout) };
-    if !p.is_null() {
-        // SAFETY: `p` is a live block we just allocated; the division finds
-        // its start (its slab's `aligned_inside` is not set yet).
-        let (kind, start, counted) = unsafe {
-            let slab = slab_of(p);
-            match inspect(p) {
-                (KIND_CLASS, _, size) => (KIND_CLASS, block_start(slab, p), size),
-                other => other,
+    if p.is_null() {
+        return p;
+    }
+    // SAFETY: `p` is a live block we just allocated, so its descriptor is
+    // mapped and its constant fields readable; `block_start` finds its
+    // start (the slab's `aligned_inside` may not be set yet). When `p` is
+    // not the start, `p - start >= 16` (both 16-aligned): the tag's 8
+    // bytes lie in the block, before `p`, where no caller writes.
+    unsafe {
+        let slab = slab_of(p);
+        if (*slab).kind == KIND_CLASS {
+            if block_start(slab, p) != p {
+                // Before `p` is handed out: its free must look for the start.
+                (*slab).aligned_inside.store(true, Relaxed);
+                if hardening::on() {
+                    p.sub(8).cast::<usize>().write(aligned_tag(p));
+                }
             }
-        };
-        if kind == KIND_CLASS && start != p {
-            // Before `p` is handed out: its free must look for the start.
-            // SAFETY: `p` is live, so its descriptor is mapped.
-            unsafe { (*slab_of(p)).aligned_inside.store(true, Relaxed) };
-        }
-        if kind == KIND_CLASS && hardening::on() && start != p {
-            // The keyed tag an aligned block's free checks (hardened): in
-            // the block, between its start and `p`, where no caller writes.
-            // SAFETY: `p - start >= 16` (both 16-aligned, `p` above).
-            unsafe { p.sub(8).cast::<usize>().write(aligned_tag(p)) };
-        }
-        if kind == KIND_CLASS {
             // Counted at `n`; its free will count the class size.
-            // SAFETY: `p` is live, so its descriptor is mapped; `class`
-            // is constant while the block lives.
-            let c = unsafe { (*slab_of(p)).class } as usize;
-            note_resize(c, n, counted);
+            note_resize((*slab).class as usize, n, (*slab).block_size as usize);
         }
     }
     p
