@@ -64,9 +64,11 @@ fn c_align(n: usize) -> usize {
 /// `n` (at least 1) rounded up to the alignment `malloc` gives it.
 #[inline(always)]
 fn c_rounded(n: usize) -> usize {
-    let n = n.max(1);
-    let a = c_align(n);
-    n.div_ceil(a) * a
+    if n >= 16 {
+        (n + 15) & !15
+    } else {
+        (n.max(1) + 7) & !7
+    }
 }
 
 /// The bytes the allocator serves for a C request of `n` bytes (aligned to
