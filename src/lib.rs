@@ -115,6 +115,8 @@ pub use alloc_core::{
 
 pub use alloc_stats as stats;
 
+pub mod profile;
+
 /// The stats history: record snapshots with [`tick`] or the [`Sampler`]
 /// thread, and read the leak-risk report from them.
 ///

@@ -25,6 +25,7 @@
 //! | `POOL_ALLOC_SEGMENT_CACHE` | empty 4 MiB segments kept mapped (decommitted) | 16 | 0..=64 |
 //! | `POOL_ALLOC_HARDENED` | hardened mode (built with the `hardened` feature): encoded free-list links; invalid, double and interior frees from C abort with a message | 0 | 0..=1 |
 //! | `POOL_ALLOC_ZERO_ON_FREE` | in hardened mode, C frees clear the block | 0 | 0..=1 |
+//! | `POOL_ALLOC_PROFILE_INTERVAL` | the leak investigator's mean sampling interval, bytes allocated (0: off) | 1048576 | 0..=2^40 |
 //! | `POOL_ALLOC_TRIM_PAGES` | trim reused pooled blocks' tails (classes below 32 KiB) of at least this many pages (0: off) | 0 | 0..=256 |
 
 use crate::os;
@@ -57,6 +58,7 @@ pub struct Config {
     pub(crate) trim_pages: usize,
     pub(crate) hardened: bool,
     pub(crate) zero_on_free: bool,
+    pub(crate) profile_interval: u64,
 }
 
 impl Config {
@@ -79,6 +81,7 @@ impl Config {
             trim_pages: 0,
             hardened: false,
             zero_on_free: false,
+            profile_interval: DEFAULT_PROFILE_INTERVAL,
         }
     }
 
@@ -186,6 +189,13 @@ impl Config {
         self
     }
 
+    /// The leak investigator's mean sampling interval in bytes allocated
+    /// (default 1 MiB; 0 turns sampling off). See `pool_alloc::profile`.
+    pub const fn profile_interval(mut self, bytes: u64) -> Self {
+        self.profile_interval = bytes;
+        self
+    }
+
     /// Freed large mappings kept for reuse (at most 8).
     pub const fn large_cache_entries(mut self, n: usize) -> Self {
         self.large_cache_entries = if n > 8 { 8 } else { n };
@@ -214,6 +224,9 @@ impl Config {
         self.limit_bytes
     }
 }
+
+/// The leak investigator's default mean sampling interval: 1 MiB.
+pub const DEFAULT_PROFILE_INTERVAL: u64 = 1 << 20;
 
 const fn clamp_pct(pct: u8) -> u8 {
     if pct == 0 {
@@ -345,7 +358,7 @@ pub(crate) fn large_cache_block_max() -> usize {
 pub const HARDENED_BUILT: bool = cfg!(feature = "hardened");
 
 /// Every environment variable the allocator reads.
-pub const ENV_VARS: [&core::ffi::CStr; 16] = [
+pub const ENV_VARS: [&core::ffi::CStr; 17] = [
     c"POOL_ALLOC_MAX_IDLE_MS",
     c"POOL_ALLOC_RETAIN_MB",
     c"POOL_ALLOC_RETAIN_PCT",
@@ -362,6 +375,7 @@ pub const ENV_VARS: [&core::ffi::CStr; 16] = [
     c"POOL_ALLOC_TRIM_PAGES",
     c"POOL_ALLOC_HARDENED",
     c"POOL_ALLOC_ZERO_ON_FREE",
+    c"POOL_ALLOC_PROFILE_INTERVAL",
 ];
 
 /// Apply environment overrides to `cfg`, reporting bad values on stderr.
@@ -422,6 +436,9 @@ pub fn apply_env_reporting(
     }
     if let Some(n) = read(c"POOL_ALLOC_ZERO_ON_FREE", 0, 1) {
         cfg.zero_on_free = n == 1;
+    }
+    if let Some(n) = read(c"POOL_ALLOC_PROFILE_INTERVAL", 0, 1 << 40) {
+        cfg.profile_interval = n;
     }
     if let Some(v) = get(c"POOL_ALLOC_DECOMMIT") {
         match v.trim_ascii() {

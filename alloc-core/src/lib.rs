@@ -50,6 +50,8 @@
 //! | os | `os.rs` | every system call |
 //! | leaves | `size_class.rs` | classes and their O(1) lookup |
 //! | | `extent.rs` | pooled blocks' touched extents (tail trimming) |
+//! | | `profile.rs` | the leak investigator's sample table, sampling interval, components |
+//! | | `slots.rs` | the sample table's lock-free free-slot stack and record sequence locks |
 //! | | `pages.rs` | page runs of big pooled blocks: best fit, coalescing, idle pages |
 //! | | `remote.rs` | the remote-free stack and delayed hand-off |
 //! | | `cache.rs` | a bounded lock-free cache of whole mappings |
@@ -76,6 +78,7 @@ mod counters;
 mod handoff;
 mod hardening;
 mod remote;
+mod slots;
 mod sync;
 
 #[cfg(all(test, loom))]
@@ -100,6 +103,8 @@ mod pages;
 #[cfg(not(loom))]
 mod pool;
 mod pressure;
+#[cfg(not(loom))]
+pub mod profile;
 #[cfg(not(loom))]
 mod reclaim;
 #[cfg(not(loom))]

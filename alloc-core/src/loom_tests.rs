@@ -19,7 +19,8 @@
 //! Covered: the remote-free stack (`ThreadFree`: many pushers, owner takes
 //! all), the delayed hand-off protocol of full slabs (remote claim vs owner
 //! un-full), the heap's delayed list (`DelayedList`) and the mapping cache
-//! (`SlotCache`).
+//! (`SlotCache`), the sample table's free-slot stack (`SlotStack`, against
+//! ABA) and its records' sequence locks (`Seq`).
 
 use crate::cache::SlotCache;
 use crate::counters::ClassCounters;
@@ -644,4 +645,176 @@ fn pressure_fires_once_per_cooldown() {
 #[should_panic(expected = "fired once per cooldown")]
 fn seeded_bug_pressure_without_cas_fires_twice() {
     model_pressure::<StoreFiring>();
+}
+
+/// The sample table's free slots (`slots::SlotStack`), or a seeded-bug
+/// copy whose head carries no tag (ABA: a pop installs a stale successor,
+/// so a slot is lost from the stack or appears on it twice).
+trait Stack: Send + Sync + 'static {
+    fn make() -> Self;
+    fn push_s(&self, next: &[loom::sync::atomic::AtomicU32], i: u32);
+    fn pop_s(&self, next: &[loom::sync::atomic::AtomicU32]) -> Option<u32>;
+}
+
+impl Stack for crate::slots::SlotStack {
+    fn make() -> Self {
+        crate::slots::SlotStack::new()
+    }
+    fn push_s(&self, next: &[loom::sync::atomic::AtomicU32], i: u32) {
+        self.push(next, i)
+    }
+    fn pop_s(&self, next: &[loom::sync::atomic::AtomicU32]) -> Option<u32> {
+        self.pop(next)
+    }
+}
+
+/// Seeded bug: the head is the slot alone, with no tag.
+struct UntaggedStack(loom::sync::atomic::AtomicU32);
+
+impl Stack for UntaggedStack {
+    fn make() -> Self {
+        UntaggedStack(loom::sync::atomic::AtomicU32::new(0))
+    }
+    fn push_s(&self, next: &[loom::sync::atomic::AtomicU32], i: u32) {
+        let mut h = self.0.load(Ordering::Relaxed);
+        loop {
+            next[i as usize - 1].store(h, Ordering::Relaxed);
+            match self
+                .0
+                .compare_exchange(h, i, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(now) => h = now,
+            }
+        }
+    }
+    fn pop_s(&self, next: &[loom::sync::atomic::AtomicU32]) -> Option<u32> {
+        let mut h = self.0.load(Ordering::Acquire);
+        loop {
+            if h == 0 {
+                return None;
+            }
+            let after = next[h as usize - 1].load(Ordering::Relaxed);
+            match self
+                .0
+                .compare_exchange(h, after, Ordering::Acquire, Ordering::Acquire)
+            {
+                Ok(_) => return Some(h),
+                Err(now) => h = now,
+            }
+        }
+    }
+}
+
+/// Two slots; one thread pops one and pushes it back, the other pops two
+/// and pushes them back in reverse (the ABA pattern). A slot is never held
+/// by two threads at once, and at the end both are free exactly once.
+fn model_slot_stack<S: Stack>() {
+    use loom::sync::atomic::{AtomicBool, AtomicU32};
+    loom::model(|| {
+        let st = Arc::new((
+            S::make(),
+            [AtomicU32::new(0), AtomicU32::new(0)],
+            [AtomicBool::new(false), AtomicBool::new(false)],
+        ));
+        st.0.push_s(&st.1, 2);
+        st.0.push_s(&st.1, 1);
+        let take = |st: &(S, [AtomicU32; 2], [AtomicBool; 2])| {
+            let i = st.0.pop_s(&st.1)?;
+            assert!(
+                !st.2[i as usize - 1].swap(true, Ordering::AcqRel),
+                "slot handed out twice"
+            );
+            Some(i)
+        };
+        let give = |st: &(S, [AtomicU32; 2], [AtomicBool; 2]), i: u32| {
+            st.2[i as usize - 1].store(false, Ordering::Release);
+            st.0.push_s(&st.1, i);
+        };
+        let a = {
+            let st = Arc::clone(&st);
+            thread::spawn(move || {
+                if let Some(i) = take(&st) {
+                    give(&st, i);
+                }
+            })
+        };
+        let b = {
+            let st = Arc::clone(&st);
+            thread::spawn(move || {
+                let x = take(&st);
+                let y = take(&st);
+                for i in [x, y].into_iter().flatten() {
+                    give(&st, i);
+                }
+            })
+        };
+        a.join().unwrap();
+        b.join().unwrap();
+        let mut seen: Vec<usize> = core::iter::from_fn(|| st.0.pop_s(&st.1))
+            .take(4)
+            .map(|i| i as usize)
+            .collect();
+        assert_exactly_once(&mut seen, &[1, 2]);
+    });
+}
+
+#[test]
+fn sample_slots_never_handed_out_twice() {
+    model_slot_stack::<crate::slots::SlotStack>();
+}
+
+#[test]
+#[should_panic(expected = "every block exactly once")]
+fn seeded_bug_untagged_slot_stack_loses_or_repeats_a_slot() {
+    model_slot_stack::<UntaggedStack>();
+}
+
+/// A record's sequence lock: the writer changes two fields that must agree;
+/// a reader that keeps only validated copies never sees them disagree.
+/// `validate` false seeds the bug (a reader that keeps every copy).
+fn model_seq(validate: bool) {
+    use loom::sync::atomic::AtomicU64;
+    loom::model(move || {
+        let rec = Arc::new((
+            crate::slots::Seq::new(),
+            AtomicU64::new(1),
+            AtomicU64::new(1),
+        ));
+        let w = {
+            let rec = Arc::clone(&rec);
+            thread::spawn(move || {
+                rec.0.write_begin();
+                rec.1.store(2, Ordering::Relaxed);
+                rec.2.store(2, Ordering::Relaxed);
+                rec.0.write_end();
+            })
+        };
+        let r = {
+            let rec = Arc::clone(&rec);
+            thread::spawn(move || {
+                let Some(s) = rec.0.read_begin() else {
+                    return;
+                };
+                let a = rec.1.load(Ordering::Relaxed);
+                let b = rec.2.load(Ordering::Relaxed);
+                if !validate || rec.0.read_valid(s) {
+                    assert_eq!(a, b, "a torn record was kept");
+                }
+            })
+        };
+        w.join().unwrap();
+        r.join().unwrap();
+    });
+}
+
+#[test]
+fn sample_records_read_whole_or_not_at_all() {
+    model_seq(true);
+}
+
+#[test]
+#[should_panic(expected = "a torn record was kept")]
+fn seeded_bug_unvalidated_record_read_is_torn() {
+    model_seq(false);
 }

@@ -516,3 +516,57 @@ pub(crate) fn abort_with(parts: &[&[u8]]) -> ! {
     // SAFETY: abort has no preconditions; it does not return.
     unsafe { libc::abort() }
 }
+
+/// The calling thread's kernel id (as in `/proc/self/task`).
+pub(crate) fn thread_id() -> u64 {
+    // SAFETY: `gettid` takes no argument and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as u64 }
+}
+
+// The system unwinder (libgcc_s, which Rust's std links on Linux).
+extern "C" {
+    fn _Unwind_Backtrace(
+        trace: extern "C" fn(*mut libc::c_void, *mut libc::c_void) -> libc::c_int,
+        arg: *mut libc::c_void,
+    ) -> libc::c_int;
+    fn _Unwind_GetIP(ctx: *mut libc::c_void) -> usize;
+}
+
+/// The return addresses of the calling thread's stack, innermost first,
+/// into `buf`; how many were written.
+///
+/// With the system unwinder (DWARF call-frame information), not frame
+/// pointers: Rust release builds and Debian's libraries omit frame
+/// pointers, so a frame-pointer walk would stop early or read garbage,
+/// while every frame has unwind tables. It does not allocate; it takes
+/// the loader's recursive `dl_load_write_lock` (in `dl_iterate_phdr`),
+/// which no thread holds while it allocates.
+pub(crate) fn backtrace(buf: &mut [usize]) -> usize {
+    struct Walk<'a> {
+        buf: &'a mut [usize],
+        n: usize,
+    }
+    extern "C" fn step(ctx: *mut libc::c_void, arg: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: `arg` is the `Walk` passed below, alive for the whole
+        // walk and reached by this callback only; `ctx` is the unwinder's
+        // live context for this frame.
+        unsafe {
+            let w = &mut *arg.cast::<Walk>();
+            if w.n == w.buf.len() {
+                return 5; // _URC_END_OF_STACK: stop the walk
+            }
+            let ip = _Unwind_GetIP(ctx);
+            if ip == 0 {
+                return 5;
+            }
+            w.buf[w.n] = ip;
+            w.n += 1;
+        }
+        0 // _URC_NO_REASON: go on
+    }
+    let mut w = Walk { buf, n: 0 };
+    // SAFETY: `step` matches the unwinder's callback signature and only
+    // touches `w`, which outlives the call.
+    unsafe { _Unwind_Backtrace(step, (&mut w as *mut Walk).cast()) };
+    w.n
+}

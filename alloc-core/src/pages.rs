@@ -17,6 +17,8 @@
 //! segment; the caller (`segment.rs`) holds the set's lock, links the bins
 //! and does the `madvise`.
 
+use core::sync::atomic::{AtomicU16, Ordering};
+
 /// Pages a page segment's map covers (the usable slices of a segment).
 pub(crate) const PAGES: usize = 1008;
 const WORDS: usize = PAGES.div_ceil(64);
@@ -165,6 +167,10 @@ pub(crate) struct PageMap {
     tags: [u8; PAGES],
     /// Per free page: when it became idle (coarse ms).
     idle_since: [u64; PAGES],
+    /// At a run's first page: the leak investigator's sample slot of the
+    /// run (0: not sampled; `profile.rs`). Set by the run's owner before
+    /// the run is handed out, read and cleared by whoever frees it.
+    samples: [AtomicU16; PAGES],
     /// At each free run's first page: its bin node (`segment.rs`).
     pub(crate) nodes: [Node; PAGES],
     /// Runs in use.
@@ -193,6 +199,9 @@ impl PageMap {
         self.nonzero = [0; WORDS];
         self.run_len = [0; PAGES];
         self.tags = [0; PAGES];
+        for s in &self.samples {
+            s.store(0, Ordering::Relaxed);
+        }
         self.idle_min = u64::MAX;
         let mut idle = 0;
         for i in 0..PAGES {
@@ -214,6 +223,7 @@ impl PageMap {
     /// Take pages `i..i+n` (free) as a run tagged `tag`.
     pub(crate) fn take(&mut self, i: usize, n: usize, tag: u8) -> Taken {
         let t = self.claim(i, n, tag);
+        self.samples[i].store(0, Ordering::Relaxed);
         self.run_len[i] = n as u16;
         self.live_runs += 1;
         t
@@ -248,6 +258,11 @@ impl PageMap {
         let t = self.claim(i + old, extra, tag);
         self.run_len[i] = (old + extra) as u16;
         t
+    }
+
+    /// Swap the sample slot of the run starting at page `i` with `slot`.
+    pub(crate) fn swap_sample(&self, i: usize, slot: u16) -> u16 {
+        self.samples[i].swap(slot, Ordering::AcqRel)
     }
 
     /// Length of the run in use starting at page `i` (0: none starts there).

@@ -5,11 +5,11 @@
 
 use crate::config::Config;
 use crate::heap::alloc::{
-    alloc_fast, alloc_pages, alloc_with_zero_hint, grow_run_in_place, PAGE_RUN_MAX,
+    alloc_fast, alloc_fast_as, alloc_pages, alloc_with_zero_hint, grow_run_in_place, PAGE_RUN_MAX,
 };
 use crate::heap::free::free;
-use crate::heap::note_resize;
 use crate::heap::reclaim::reclaim_for_limit;
+use crate::heap::{note_resize, note_run_resize};
 use crate::reclaim::{reclaim, ReclaimLevel, Reclaimed};
 use crate::segment::{page_run_bytes, SEG_SIZE, SLICE_SIZE};
 use crate::size_class::{
@@ -137,14 +137,14 @@ impl PoolAlloc {
     }
 
     /// A block of class `c` for `size` bytes; with `runs`, a page class
-    /// may be served as a page run (4 KiB-aligned, so not for a bigger
-    /// alignment).
+    /// may be served as a page run, and the block may be sampled (a page
+    /// run too): 4 KiB-aligned, so not for a bigger alignment.
     #[inline]
     fn alloc_class(&self, c: usize, size: usize, zero: bool, runs: bool) -> *mut u8 {
         if is_pooled(c) {
             return self.alloc_pooled(c, size, size, zero, runs);
         }
-        let p = alloc_fast(c, size, &self.config);
+        let p = alloc_fast_as(c, size, &self.config, runs);
         if zero && !p.is_null() {
             // SAFETY: the block has at least `size` bytes.
             unsafe { zero_block(p, size) };
@@ -173,9 +173,9 @@ impl PoolAlloc {
             return self.alloc_run(req, zero);
         }
         let (p, zeroed) = if zero {
-            alloc_with_zero_hint(c, req, &self.config)
+            alloc_with_zero_hint(c, req, &self.config, runs)
         } else {
-            (alloc_fast(c, req, &self.config), false)
+            (alloc_fast_as(c, req, &self.config, runs), false)
         };
         if p.is_null() {
             return p;
@@ -332,6 +332,7 @@ unsafe impl GlobalAlloc for PoolAlloc {
                     let old = layout.size();
                     if old > POOLED_MAX && new_size > POOLED_MAX {
                         large::note_resize(old, new_size);
+                        note_run_resize(ptr, new_size);
                         valgrind::resize_in_place(ptr, old, new_size);
                         return ptr;
                     }
@@ -340,6 +341,7 @@ unsafe impl GlobalAlloc for PoolAlloc {
                         && class_of(new_size) == class_of(old)
                     {
                         note_resize(class_of(old), old, new_size);
+                        note_run_resize(ptr, new_size);
                         valgrind::resize_in_place(ptr, old, new_size);
                         return ptr;
                     }
@@ -348,6 +350,7 @@ unsafe impl GlobalAlloc for PoolAlloc {
                     && grow_run_in_place(slab, ptr, layout.size(), new_size)
                 {
                     // Grown into the free pages after it: no copy.
+                    note_run_resize(ptr, new_size);
                     valgrind::resize_in_place(ptr, layout.size(), new_size);
                     return ptr;
                 } else if kind == KIND_LARGE && new_size > POOLED_MAX {

@@ -415,6 +415,9 @@ pub(crate) unsafe fn trim_pooled(p: *mut u8, touch: usize) {
     // inside the block, beyond the bytes the caller will use.
     unsafe {
         let slab = slab_of(p);
+        if (*slab).kind != KIND_CLASS {
+            return; // a sampled block, served as a page run (`profile.rs`)
+        }
         let (start, bs) = ((*slab).start as usize, (*slab).block_size as usize);
         let i = (p as usize - start) / bs;
         let trim = crate::config::get().trim_pages;

@@ -17,8 +17,9 @@ use super::{
 };
 use crate::config::{self, Config};
 use crate::counters::bump;
+use crate::profile;
 use crate::remote::Block;
-use crate::segment::{CALLS_PER_PASS, SEG_SIZE};
+use crate::segment::{self, CALLS_PER_PASS, SEG_SIZE};
 use crate::slab::{self, Slab, FLAG_FULL};
 use crate::sync::Ordering;
 use crate::{large, limits, os};
@@ -39,36 +40,54 @@ fn pop_current(heap: *mut Heap, c: usize, req: usize) -> *mut u8 {
         if b.is_null() {
             return ptr::null_mut();
         }
+        // The class's next sample point reached: nothing is counted or
+        // popped, and the slow path samples this allocation.
+        if !(*heap).counters.get_unchecked(c).try_alloc(req) {
+            return ptr::null_mut();
+        }
         (*slab).free = Block::unlink(b);
         (*slab).used += 1;
-        (*heap).counters.get_unchecked(c).on_alloc(req);
         b.cast()
     }
 }
 
 /// Allocate a block of class `c` for a request of `req` bytes: the fast
-/// path, falling back to `alloc_slow`.
+/// path, falling back to `alloc_slow`. The block may be a sampled one
+/// (`profile.rs`): a page run, 4 KiB-aligned.
 #[inline(always)]
 pub(crate) fn alloc_fast(c: usize, req: usize, cfg: &Config) -> *mut u8 {
+    alloc_fast_as(c, req, cfg, true)
+}
+
+/// As [`alloc_fast`]; with `sample` false, never a sampled block (for
+/// callers that align inside the block or need more than 4 KiB
+/// alignment, or a class slab's block).
+#[inline(always)]
+pub(crate) fn alloc_fast_as(c: usize, req: usize, cfg: &Config, sample: bool) -> *mut u8 {
     let heap = current_heap();
     let b = pop_current(heap, c, req);
     if !b.is_null() {
         return b;
     }
-    alloc_slow(heap, c, req, cfg).0
+    alloc_slow(heap, c, req, cfg, sample).0
 }
 
-/// As [`alloc_fast`], also saying whether the block is known to be zero
+/// As [`alloc_fast_as`], also saying whether the block is known to be zero
 /// (carved fresh from never-touched memory), so `alloc_zeroed` can skip the
 /// memset. It does not zero anything itself.
 #[inline]
-pub(crate) fn alloc_with_zero_hint(c: usize, req: usize, cfg: &Config) -> (*mut u8, bool) {
+pub(crate) fn alloc_with_zero_hint(
+    c: usize,
+    req: usize,
+    cfg: &Config,
+    sample: bool,
+) -> (*mut u8, bool) {
     let heap = current_heap();
     let b = pop_current(heap, c, req);
     if !b.is_null() {
         return (b, false);
     }
-    alloc_slow(heap, c, req, cfg)
+    alloc_slow(heap, c, req, cfg, sample)
 }
 
 /// Most bytes a page run serves: a page segment's pages. Large blocks up
@@ -108,6 +127,9 @@ pub(crate) fn alloc_pages(req: usize, cfg: &Config) -> (*mut u8, bool) {
         let Some((p, zero)) = got else {
             return (ptr::null_mut(), false);
         };
+        if cfg!(feature = "profile") {
+            sample_run(heap, p, req, c);
+        }
         count_run(heap, req, true);
         if zero && c != LARGE_RUN {
             bump(&(*heap).carved[c], 1);
@@ -188,12 +210,152 @@ unsafe fn new_pages(heap: *mut Heap, n: usize, c: usize) -> Option<(*mut u8, boo
     got
 }
 
+/// The leak investigator's slow path for class `c` (`profile.rs`): when
+/// the interval changed, redraw the heap's sample points; when this
+/// allocation reaches the class's sample point, serve it as a sampled page
+/// run (counted in class `c`) and draw the next point. `None`: not sampled
+/// (not due, every record slot live, or no memory for the run; the point
+/// is then redrawn all the same), the caller serves it as usual. With
+/// `sample` false (a caller that cannot take a page run) a due sample is
+/// skipped and the point redrawn.
+///
+/// # Safety
+/// * `heap` is the calling thread's heap.
+#[cold]
+#[inline(never)]
+unsafe fn sample_class(
+    heap: *mut Heap,
+    c: usize,
+    req: usize,
+    sample: bool,
+) -> Option<(*mut u8, bool)> {
+    // SAFETY: caller contract: the heap, its counters and its segment set
+    // (under its lock) are ours.
+    unsafe {
+        redraw_if_changed(heap);
+        let counters = &(*heap).counters[c];
+        if !counters.sample_due(req) {
+            return None;
+        }
+        let mean = profile::interval();
+        let gap = profile::next_gap(&mut (*heap).sample_rng, mean);
+        let slot = if sample {
+            profile::record(req, c as u32, mean)
+        } else {
+            0
+        };
+        let got = if slot == 0 {
+            None
+        } else {
+            sampled_run(heap, req, c, slot)
+        };
+        if got.is_some() {
+            counters.on_alloc(req);
+        }
+        counters.set_sample_gap(gap);
+        got
+    }
+}
+
+/// A page run for a sample of `req` bytes of class `c` recorded in `slot`,
+/// marked with it; `None` (and the record dropped) when out of memory.
+///
+/// # Safety
+/// * `heap` is the calling thread's heap.
+unsafe fn sampled_run(heap: *mut Heap, req: usize, c: usize, slot: u32) -> Option<(*mut u8, bool)> {
+    let n = req.div_ceil(os::PAGE_SIZE).max(1);
+    // SAFETY: caller contract; the run is ours until handed out, so its
+    // map entry is ours to mark.
+    unsafe {
+        if !(*heap).delayed.is_empty() {
+            process_delayed(heap);
+        }
+        (*heap).set_lock.lock();
+        let mut got = (*heap).segments.take_pages(n, c as u8);
+        (*heap).set_lock.unlock();
+        if got.is_none() {
+            got = new_pages(heap, n, c);
+        }
+        match got {
+            Some((p, zero)) => {
+                segment::swap_run_sample(p, slot as u16);
+                Some((p, zero))
+            }
+            None => {
+                profile::remove(slot);
+                None
+            }
+        }
+    }
+}
+
+/// A page run `p` of `req` bytes, counted under `c`, was just taken by
+/// `alloc_pages`: sample it when the heap's page-run sample point is
+/// reached (page runs are sampled on their own slow path, all sizes on
+/// one point).
+///
+/// # Safety
+/// * `heap` is the calling thread's heap; `p` a run it is handing out.
+unsafe fn sample_run(heap: *mut Heap, p: *mut u8, req: usize, c: usize) {
+    // SAFETY: caller contract.
+    unsafe {
+        redraw_if_changed(heap);
+        (*heap).run_req = (*heap).run_req.wrapping_add(req as u64);
+        if (*heap).run_req < (*heap).run_sample_at {
+            return;
+        }
+        let mean = profile::interval();
+        let gap = profile::next_gap(&mut (*heap).sample_rng, mean);
+        (*heap).run_sample_at = (*heap).run_req.saturating_add(gap);
+        let class = if c == LARGE_RUN {
+            profile::LARGE_CLASS
+        } else {
+            c as u32
+        };
+        let slot = profile::record(req, class, mean);
+        if slot != 0 {
+            segment::swap_run_sample(p, slot as u16);
+        }
+    }
+}
+
+/// Redraw every sample point of `heap` if the interval changed since they
+/// were drawn (or never were).
+///
+/// # Safety
+/// * `heap` is the calling thread's heap.
+unsafe fn redraw_if_changed(heap: *mut Heap) {
+    // SAFETY: caller contract: holder-only fields and counters.
+    unsafe {
+        let epoch = profile::epoch();
+        if (*heap).profile_epoch == epoch {
+            return;
+        }
+        (*heap).profile_epoch = epoch;
+        if (*heap).sample_rng == 0 {
+            (*heap).sample_rng = (heap as u64) ^ os::now_ms().rotate_left(32) ^ os::thread_id();
+        }
+        let mean = profile::interval();
+        for k in &(*heap).counters {
+            k.set_sample_gap(profile::next_gap(&mut (*heap).sample_rng, mean));
+        }
+        let gap = profile::next_gap(&mut (*heap).sample_rng, mean);
+        (*heap).run_sample_at = (*heap).run_req.saturating_add(gap);
+    }
+}
+
 /// The slow path: take pending frees, find a slab with space, or make one.
 /// Returns the block (null when out of memory) and whether it is known
 /// zero.
 #[cold]
 #[inline(never)]
-fn alloc_slow(mut heap: *mut Heap, c: usize, req: usize, cfg: &Config) -> (*mut u8, bool) {
+fn alloc_slow(
+    mut heap: *mut Heap,
+    c: usize,
+    req: usize,
+    cfg: &Config,
+    sample: bool,
+) -> (*mut u8, bool) {
     if heap.is_null() {
         config::offer(cfg);
         heap = heap_acquire();
@@ -204,6 +366,11 @@ fn alloc_slow(mut heap: *mut Heap, c: usize, req: usize, cfg: &Config) -> (*mut 
     // SAFETY: `heap` is this thread's heap; every slab reached from its
     // queues is a live slab it owns.
     unsafe {
+        if cfg!(feature = "profile") {
+            if let Some(got) = sample_class(heap, c, req, sample) {
+                return got;
+            }
+        }
         process_delayed(heap);
         owner_pass(heap);
         let mut slab = (*heap).current[c];

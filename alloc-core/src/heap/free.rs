@@ -14,7 +14,7 @@
 //!   branch (the page descriptor's `owner_flags` is never 0); other
 //!   threads' frees go to the owner's delayed list.
 
-use super::{count_run, count_slab, current_heap, owner_tag, queue, unkeep, Heap};
+use super::{count_run_freed, count_slab, current_heap, owner_tag, queue, unkeep, Heap};
 use crate::counters::{bump, GLOBAL};
 use crate::remote::{Block, Pushed};
 use crate::segment::Reclaimed;
@@ -95,7 +95,7 @@ unsafe fn free_local_slow(heap: *mut Heap, slab: *mut Slab, req: usize) {
             (*slab).local_free = Block::next(b);
             (*slab).used += 1;
             (*heap).counters[(*slab).class as usize].undo_free(req);
-            count_run(heap, req, false);
+            count_run_freed(heap, b.cast(), req);
             free_pages(heap, b.cast());
             return;
         }
@@ -212,7 +212,7 @@ unsafe fn free_remote(heap: *mut Heap, slab: *mut Slab, p: *mut u8, req: usize) 
             return;
         }
         if kind == KIND_PAGES {
-            count_run(heap, req, false);
+            count_run_freed(heap, p, req);
         } else {
             let c = (*slab).class as usize;
             if heap.is_null() {

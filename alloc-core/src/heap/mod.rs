@@ -78,6 +78,15 @@ pub(crate) struct Heap {
     pub(crate) releasing: bool,
     /// Who holds the heap (its thread, or after exit a claimant).
     pub(crate) state: HeapState,
+    /// The leak investigator (`profile.rs`), holder only: the random state
+    /// its sample gaps are drawn from, the interval version they were
+    /// drawn for, and for page runs (sampled on their own slow path, all
+    /// sizes together) the requested bytes so far and the next sample
+    /// point.
+    pub(crate) sample_rng: u64,
+    pub(crate) profile_epoch: u64,
+    pub(crate) run_req: u64,
+    pub(crate) run_sample_at: u64,
     /// Registry link (push-only list of every heap ever made).
     pub(crate) all_next: *mut Heap,
     /// Blocks of full slabs handed over by remote frees. Other threads
@@ -201,7 +210,15 @@ pub(crate) fn run_class(req: usize) -> usize {
 /// # Safety
 /// * `heap` is the calling thread's heap, or null.
 pub(crate) unsafe fn count_run(heap: *mut Heap, req: usize, alloc: bool) {
-    let c = run_class(req);
+    // SAFETY: caller contract.
+    unsafe { count_run_as(heap, run_class(req), req, alloc) }
+}
+
+/// As [`count_run`], under class `c` (or [`LARGE_RUN`]).
+///
+/// # Safety
+/// * `heap` is the calling thread's heap, or null.
+pub(crate) unsafe fn count_run_as(heap: *mut Heap, c: usize, req: usize, alloc: bool) {
     if c == LARGE_RUN {
         if alloc {
             GLOBAL.large_allocs.add(1);
@@ -222,6 +239,58 @@ pub(crate) unsafe fn count_run(heap: *mut Heap, req: usize, alloc: bool) {
             (*heap).counters[c].on_alloc(req);
         } else {
             (*heap).counters[c].on_free(req);
+        }
+    }
+}
+
+/// Count the free of the page run at `p` of `req` requested bytes: a
+/// sampled run drops its record (`profile.rs`) and is counted as its
+/// record says; any other as [`count_run`].
+///
+/// # Safety
+/// * `heap` is the calling thread's heap, or null; `p` starts a live page
+///   run the caller gives up.
+pub(crate) unsafe fn count_run_freed(heap: *mut Heap, p: *mut u8, req: usize) {
+    // SAFETY: caller contract.
+    unsafe {
+        if cfg!(feature = "profile") {
+            let slot = crate::segment::swap_run_sample(p, 0);
+            if slot != 0 {
+                let (class, size) = crate::profile::remove(u32::from(slot));
+                let c = if class == crate::profile::LARGE_CLASS {
+                    LARGE_RUN
+                } else {
+                    class as usize
+                };
+                count_run_as(heap, c, size, false);
+                return;
+            }
+        }
+        count_run(heap, req, false);
+    }
+}
+
+/// A page run at `p` was resized in place to `req` bytes: a sampled run's
+/// record follows (the counters were moved by the caller).
+///
+/// # Safety
+/// * `p` starts a live page run held by the caller.
+pub(crate) unsafe fn note_run_resize(p: *mut u8, req: usize) {
+    if !cfg!(feature = "profile") {
+        return;
+    }
+    // SAFETY: caller contract: only the run's holder changes its entry.
+    unsafe {
+        let slot = crate::segment::swap_run_sample(p, 0);
+        if slot != 0 {
+            crate::segment::swap_run_sample(p, slot);
+            let c = run_class(req);
+            let class = if c == LARGE_RUN {
+                crate::profile::LARGE_CLASS
+            } else {
+                c as u32
+            };
+            crate::profile::resize(u32::from(slot), req, class);
         }
     }
 }

@@ -1,0 +1,460 @@
+//! The leak investigator's sample table: a record per sampled live block
+//! (size, class, birth time, thread, component, call stack), in memory the
+//! allocator maps for itself, and the sampling interval.
+//!
+//! * **Where samples come from** (`heap/alloc.rs`): sampling is by bytes
+//!   allocated, per thread and class, with exponentially distributed gaps
+//!   (`next_gap`) of mean [`interval`] bytes (the tcmalloc / jemalloc
+//!   method: each byte is sampled with the same small probability, so
+//!   scaling a sample of `size` bytes by `1 / (1 - exp(-size / mean))`
+//!   estimates live memory without bias). The fast path's only cost is a
+//!   compare of the class's requested-bytes counter (which the stats count
+//!   anyway) with its next sample point, and a branch.
+//! * **How a freed sample is found**: a sampled block is served as a page
+//!   run whose first page's map entry holds the record's slot
+//!   (`segment::swap_run_sample`). Every free of a page run already leaves
+//!   the fast path for the page-run branch, which reads that entry: no
+//!   lookup on any other free.
+//! * **Capacity**: [`CAPACITY`] records. When every slot holds a live
+//!   sample, a new sample is dropped (the block is served normally) and
+//!   counted in [`ProfileCounters::dropped`]; a profile then under-counts,
+//!   and says so.
+//! * **Locks**: recording never allocates and takes no lock of ours; the
+//!   stack comes from the system unwinder (`os::backtrace`, see there why
+//!   not frame pointers). A thread that allocates while recording (the
+//!   unwinder never does, but a signal handler might) is not sampled again
+//!   (a per-thread guard). Readers ([`samples`]) copy records under their
+//!   sequence locks and never block an allocating thread.
+
+use crate::os;
+use crate::slots::{Seq, SlotStack};
+use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::cell::Cell;
+use core::ptr;
+
+/// Frames a sample's stack keeps (innermost first).
+pub const FRAMES: usize = 32;
+/// Live samples the table holds.
+pub const CAPACITY: usize = 8192;
+/// Components that can be named ([`component`]).
+pub const COMPONENTS: usize = 255;
+/// The `class` of a sample in the large band (above 1 MiB).
+pub const LARGE_CLASS: u32 = u32::MAX;
+
+/// Frames of the recording itself skipped at the top of each stack
+/// (`os::backtrace`, [`record`]).
+const SKIP: usize = 2;
+
+#[repr(C)]
+struct Record {
+    seq: Seq,
+    live: AtomicU32,
+    class: AtomicU32,
+    component: AtomicU32,
+    depth: AtomicU32,
+    size: AtomicU64,
+    interval: AtomicU64,
+    birth_ms: AtomicU64,
+    thread: AtomicU64,
+    frames: [AtomicU64; FRAMES],
+}
+
+#[repr(C)]
+struct Table {
+    free: SlotStack,
+    next: [AtomicU32; CAPACITY],
+    records: [Record; CAPACITY],
+}
+
+static TABLE: AtomicPtr<Table> = AtomicPtr::new(ptr::null_mut());
+/// The mean interval in bytes (0: off; `u64::MAX`: not set, use the
+/// configuration's).
+static INTERVAL: AtomicU64 = AtomicU64::new(u64::MAX);
+/// Bumped by every change of the interval: heaps redraw their sample
+/// points at their next slow path when it moved.
+static EPOCH: AtomicU64 = AtomicU64::new(1);
+static TAKEN: AtomicU64 = AtomicU64::new(0);
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+static REMOVED: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    // const-initialised, no destructor: plain TLS, never allocates.
+    static COMPONENT: Cell<u32> = const { Cell::new(0) };
+    static RECORDING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The mean sampling interval in bytes allocated (0: sampling is off).
+pub fn interval() -> u64 {
+    match INTERVAL.load(Ordering::Relaxed) {
+        u64::MAX => crate::config::get().profile_interval,
+        n => n,
+    }
+}
+
+/// Set the mean sampling interval (0 turns sampling off). Threads pick it
+/// up at their next allocation slow path; samples already taken stay until
+/// their blocks are freed.
+pub fn set_interval(bytes: u64) {
+    INTERVAL.store(bytes.min(u64::MAX - 1), Ordering::Relaxed);
+    EPOCH.fetch_add(1, Ordering::Release);
+}
+
+/// The interval's version (see `EPOCH`).
+pub(crate) fn epoch() -> u64 {
+    EPOCH.load(Ordering::Acquire)
+}
+
+/// The next gap between samples, in bytes: exponentially distributed with
+/// mean `mean` (`u64::MAX` when `mean` is 0). `rng` is the caller's
+/// xorshift state (any value; 0 is replaced).
+pub(crate) fn next_gap(rng: &mut u64, mean: u64) -> u64 {
+    if mean == 0 {
+        return u64::MAX;
+    }
+    let mut x = if *rng == 0 {
+        0x9E37_79B9_7F4A_7C15
+    } else {
+        *rng
+    };
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *rng = x;
+    // Uniform in (0, 1], from the top 53 bits.
+    let u = ((x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
+    let gap = -u.ln() * mean as f64;
+    (gap as u64).max(1)
+}
+
+/// The table, mapped on first use (null when out of memory).
+fn table() -> *mut Table {
+    let t = TABLE.load(Ordering::Acquire);
+    if !t.is_null() {
+        return t;
+    }
+    let size = core::mem::size_of::<Table>().div_ceil(os::PAGE_SIZE) * os::PAGE_SIZE;
+    let fresh = os::map(size).cast::<Table>();
+    if fresh.is_null() {
+        return fresh;
+    }
+    // SAFETY: a fresh zeroed mapping of the table's size: all-zero atomics
+    // are valid values, and nobody else sees it until it is published.
+    unsafe {
+        for i in (1..=CAPACITY as u32).rev() {
+            (*fresh).free.push(&(*fresh).next, i);
+        }
+    }
+    match TABLE.compare_exchange(ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => fresh,
+        Err(won) => {
+            // SAFETY: our mapping was never published.
+            unsafe { os::unmap(fresh.cast(), size) };
+            won
+        }
+    }
+}
+
+/// Record a sample of a block of `size` requested bytes of `class`, taken
+/// at mean interval `interval`: its stack, thread, birth time and the
+/// thread's component. Returns its slot (`1..=CAPACITY`), or 0 when none
+/// is free, the table cannot be mapped, or this thread is already
+/// recording. Slow paths only.
+#[inline(never)]
+pub(crate) fn record(size: usize, class: u32, interval: u64) -> u32 {
+    let Ok(false) = RECORDING.try_with(|r| r.replace(true)) else {
+        return 0;
+    };
+    let slot = record_as_owner(size, class, interval);
+    let _ = RECORDING.try_with(|r| r.set(false));
+    slot
+}
+
+fn record_as_owner(size: usize, class: u32, interval: u64) -> u32 {
+    let mut stack = [0usize; FRAMES + SKIP];
+    let depth = os::backtrace(&mut stack).saturating_sub(SKIP);
+    let t = table();
+    if t.is_null() {
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+        return 0;
+    }
+    // SAFETY: a published table is mapped for the life of the process.
+    let t = unsafe { &*t };
+    let Some(slot) = t.free.pop(&t.next) else {
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+        return 0;
+    };
+    let r = &t.records[slot as usize - 1];
+    r.seq.write_begin();
+    r.size.store(size as u64, Ordering::Relaxed);
+    r.class.store(class, Ordering::Relaxed);
+    r.interval.store(interval, Ordering::Relaxed);
+    r.birth_ms.store(os::now_ms(), Ordering::Relaxed);
+    r.thread.store(os::thread_id(), Ordering::Relaxed);
+    let component = COMPONENT.try_with(|c| c.get()).unwrap_or(0);
+    r.component.store(component, Ordering::Relaxed);
+    r.depth.store(depth as u32, Ordering::Relaxed);
+    for (f, &ip) in r.frames.iter().zip(&stack[SKIP..SKIP + depth]) {
+        f.store(ip as u64, Ordering::Relaxed);
+    }
+    r.live.store(1, Ordering::Relaxed);
+    r.seq.write_end();
+    TAKEN.fetch_add(1, Ordering::Relaxed);
+    slot
+}
+
+/// The sampled block of `slot` was freed: drop its record. Returns the
+/// class and size it was counted under.
+///
+/// # Panics
+/// Never on a slot [`record`] returned; a bad slot is a bug (debug
+/// assertion) and is ignored in release builds.
+pub(crate) fn remove(slot: u32) -> (u32, usize) {
+    let t = TABLE.load(Ordering::Acquire);
+    if t.is_null() || slot == 0 || slot as usize > CAPACITY {
+        debug_assert!(false, "bad sample slot {slot}");
+        return (0, 0);
+    }
+    // SAFETY: a published table is mapped for the life of the process.
+    let t = unsafe { &*t };
+    let r = &t.records[slot as usize - 1];
+    let out = (
+        r.class.load(Ordering::Relaxed),
+        r.size.load(Ordering::Relaxed) as usize,
+    );
+    r.seq.write_begin();
+    r.live.store(0, Ordering::Relaxed);
+    r.seq.write_end();
+    t.free.push(&t.next, slot);
+    REMOVED.fetch_add(1, Ordering::Relaxed);
+    out
+}
+
+/// The sampled block of `slot` was resized in place to `size` bytes of
+/// `class`.
+pub(crate) fn resize(slot: u32, size: usize, class: u32) {
+    let t = TABLE.load(Ordering::Acquire);
+    if t.is_null() || slot == 0 || slot as usize > CAPACITY {
+        return;
+    }
+    // SAFETY: a published table is mapped for the life of the process.
+    let r = unsafe { &(*t).records[slot as usize - 1] };
+    r.seq.write_begin();
+    r.size.store(size as u64, Ordering::Relaxed);
+    r.class.store(class, Ordering::Relaxed);
+    r.seq.write_end();
+}
+
+/// One live sample, as copied out of the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sample {
+    /// Bytes the caller asked for.
+    pub size: u64,
+    /// Size class index ([`LARGE_CLASS`] for the large band).
+    pub class: u32,
+    /// Component id ([`component`]; 0: none).
+    pub component: u32,
+    /// The mean sampling interval in force when it was taken (bytes).
+    pub interval: u64,
+    /// When it was allocated, on [`clock_ms`]'s clock.
+    pub birth_ms: u64,
+    /// The allocating thread's kernel id.
+    pub thread: u64,
+    /// Frames used in `frames`.
+    pub depth: usize,
+    /// Return addresses, innermost first (the allocator's own frames
+    /// included; a report strips them).
+    pub frames: [usize; FRAMES],
+}
+
+impl Sample {
+    /// The probability that a block of this size was sampled.
+    pub fn probability(&self) -> f64 {
+        if self.interval == 0 {
+            return 1.0;
+        }
+        let p = 1.0 - (-(self.size as f64) / self.interval as f64).exp();
+        p.max(f64::MIN_POSITIVE)
+    }
+}
+
+/// Copy every live sample into `out` (cleared first). Never blocks an
+/// allocating thread: a record being written is skipped. Allocates only
+/// for `out`.
+pub fn samples(out: &mut Vec<Sample>) {
+    out.clear();
+    let t = TABLE.load(Ordering::Acquire);
+    if t.is_null() {
+        return;
+    }
+    // SAFETY: a published table is mapped for the life of the process.
+    let t = unsafe { &*t };
+    for r in t.records.iter() {
+        for _attempt in 0..4 {
+            let Some(s) = r.seq.read_begin() else {
+                continue;
+            };
+            if r.live.load(Ordering::Relaxed) == 0 {
+                if r.seq.read_valid(s) {
+                    break;
+                }
+                continue;
+            }
+            let mut v = Sample {
+                size: r.size.load(Ordering::Relaxed),
+                class: r.class.load(Ordering::Relaxed),
+                component: r.component.load(Ordering::Relaxed),
+                interval: r.interval.load(Ordering::Relaxed),
+                birth_ms: r.birth_ms.load(Ordering::Relaxed),
+                thread: r.thread.load(Ordering::Relaxed),
+                depth: (r.depth.load(Ordering::Relaxed) as usize).min(FRAMES),
+                frames: [0; FRAMES],
+            };
+            for (d, f) in v.frames.iter_mut().zip(&r.frames).take(v.depth) {
+                *d = f.load(Ordering::Relaxed) as usize;
+            }
+            if r.seq.read_valid(s) {
+                out.push(v);
+                break;
+            }
+        }
+    }
+}
+
+/// The sampler's own figures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProfileCounters {
+    /// Samples recorded so far.
+    pub taken: u64,
+    /// Samples dropped because every slot was live (or the table could not
+    /// be mapped).
+    pub dropped: u64,
+    /// Records removed because their block was freed.
+    pub removed: u64,
+}
+
+/// The sampler's counters.
+pub fn counters() -> ProfileCounters {
+    ProfileCounters {
+        taken: TAKEN.load(Ordering::Relaxed),
+        dropped: DROPPED.load(Ordering::Relaxed),
+        removed: REMOVED.load(Ordering::Relaxed),
+    }
+}
+
+/// The clock samples' birth times are on: coarse monotonic milliseconds.
+pub fn clock_ms() -> u64 {
+    os::now_ms()
+}
+
+/// Interned component names: slot state (0 free, 1 being written, 2 set),
+/// then the name's pointer and length.
+struct Names {
+    state: [AtomicU32; COMPONENTS],
+    ptr: [AtomicPtr<u8>; COMPONENTS],
+    len: [AtomicUsize; COMPONENTS],
+}
+
+static NAMES: Names = Names {
+    state: [const { AtomicU32::new(0) }; COMPONENTS],
+    ptr: [const { AtomicPtr::new(ptr::null_mut()) }; COMPONENTS],
+    len: [const { AtomicUsize::new(0) }; COMPONENTS],
+};
+
+/// The id of component `name` (interned once; `1..=COMPONENTS`), or 0 when
+/// [`COMPONENTS`] names are taken already. Never allocates.
+pub fn component(name: &'static str) -> u32 {
+    let mut i = 0;
+    while i < COMPONENTS {
+        match NAMES.state[i].load(Ordering::Acquire) {
+            2 => {
+                if component_name(i as u32 + 1) == Some(name) {
+                    return i as u32 + 1;
+                }
+                i += 1;
+            }
+            1 => core::hint::spin_loop(), // a name being written: look again
+            _ => {
+                if NAMES.state[i]
+                    .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    NAMES.ptr[i].store(name.as_ptr().cast_mut(), Ordering::Relaxed);
+                    NAMES.len[i].store(name.len(), Ordering::Relaxed);
+                    NAMES.state[i].store(2, Ordering::Release);
+                    return i as u32 + 1;
+                }
+            }
+        }
+    }
+    0
+}
+
+/// The name of component `id`, if one was interned under it.
+pub fn component_name(id: u32) -> Option<&'static str> {
+    let i = (id as usize).checked_sub(1)?;
+    if i >= COMPONENTS || NAMES.state[i].load(Ordering::Acquire) != 2 {
+        return None;
+    }
+    let p = NAMES.ptr[i].load(Ordering::Relaxed);
+    let n = NAMES.len[i].load(Ordering::Relaxed);
+    // SAFETY: state 2 (seen with Acquire) says `p, n` were stored from a
+    // `&'static str` and never change again.
+    Some(unsafe { core::str::from_utf8_unchecked(core::slice::from_raw_parts(p, n)) })
+}
+
+/// Make `id` the calling thread's current component (0: none); returns
+/// the previous one. One thread-local store.
+pub fn set_component(id: u32) -> u32 {
+    COMPONENT.try_with(|c| c.replace(id)).unwrap_or(0)
+}
+
+/// The calling thread's current component.
+pub fn current_component() -> u32 {
+    COMPONENT.try_with(|c| c.get()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gaps_average_to_the_mean() {
+        let mut rng = 12345;
+        let n = 200_000;
+        let sum: f64 = (0..n).map(|_| next_gap(&mut rng, 1 << 20) as f64).sum();
+        let mean = sum / n as f64;
+        assert!(
+            (mean / (1u64 << 20) as f64 - 1.0).abs() < 0.01,
+            "mean {mean}"
+        );
+        assert_eq!(next_gap(&mut rng, 0), u64::MAX);
+    }
+
+    #[test]
+    fn components_intern_once() {
+        let a = component("profile-test-a");
+        let b = component("profile-test-b");
+        assert!(a != 0 && b != 0 && a != b);
+        assert_eq!(component("profile-test-a"), a);
+        assert_eq!(component_name(b), Some("profile-test-b"));
+        assert_eq!(component_name(0), None);
+        let before = set_component(a);
+        assert_eq!(current_component(), a);
+        set_component(before);
+    }
+
+    #[test]
+    fn records_round_trip_and_free_their_slot() {
+        let slot = record(4242, 7, 1 << 20);
+        assert!(slot != 0);
+        let mut v = Vec::new();
+        samples(&mut v);
+        let s = v.iter().find(|s| s.size == 4242 && s.class == 7).unwrap();
+        assert!(s.depth > 0, "a stack was captured");
+        assert_eq!(s.thread, os::thread_id());
+        resize(slot, 5000, 8);
+        assert_eq!(remove(slot), (8, 5000));
+        samples(&mut v);
+        assert!(!v.iter().any(|s| s.size == 5000 && s.class == 8));
+    }
+}
