@@ -60,5 +60,8 @@ done
 # The baseline of the stats cost (benches/stats_cost.sh): ours with its
 # fast-path counters compiled out.
 build bench-ours-nostats --no-default-features --features global-ours-nostats
+# The baseline of the leak investigator's sampling cost: ours with stats on
+# and sampling compiled out.
+build bench-ours-noprofile --no-default-features --features global-ours-noprofile
 echo "$built_from" > "$bins/commit.txt"
 echo "$bins"

@@ -42,6 +42,7 @@ LAYERS = {
     "pages": 3,
     "remote": 2,
     "slots": 2,
+    "unwind": 2,
     "cache": 2,
     "handoff": 2,
     "pressure": 2,

@@ -32,11 +32,6 @@ pub(crate) struct ClassCounters {
     frees: AtomicU64,
     req_alloc: AtomicU64,
     req_free: AtomicU64,
-    /// The leak investigator's next sample point: the allocation that
-    /// takes `req_alloc` to it or past it is sampled (`profile.rs`). 0 in
-    /// a new heap, so its first allocation takes the slow path, which
-    /// draws it.
-    sample_at: AtomicU64,
 }
 
 impl ClassCounters {
@@ -47,7 +42,6 @@ impl ClassCounters {
             frees: AtomicU64::new(0),
             req_alloc: AtomicU64::new(0),
             req_free: AtomicU64::new(0),
-            sample_at: AtomicU64::new(0),
         }
     }
 
@@ -58,7 +52,6 @@ impl ClassCounters {
             frees: AtomicU64::new(0),
             req_alloc: AtomicU64::new(0),
             req_free: AtomicU64::new(0),
-            sample_at: AtomicU64::new(0),
         }
     }
 
@@ -67,44 +60,8 @@ impl ClassCounters {
     pub(crate) fn on_alloc(&self, req: usize) {
         if cfg!(feature = "stats") {
             bump(&self.allocs, 1);
-        }
-        if cfg!(any(feature = "stats", feature = "profile")) {
             bump(&self.req_alloc, req as u64);
         }
-    }
-
-    /// Owner thread, the fast path: count one allocation of `req` bytes,
-    /// unless it reaches the class's next sample point; then count nothing
-    /// and return false (the slow path samples it).
-    #[inline(always)]
-    pub(crate) fn try_alloc(&self, req: usize) -> bool {
-        if !cfg!(feature = "profile") {
-            self.on_alloc(req);
-            return true;
-        }
-        let r = self.req_alloc.load(Relaxed).wrapping_add(req as u64);
-        if r >= self.sample_at.load(Relaxed) {
-            return false;
-        }
-        self.req_alloc.store(r, Relaxed);
-        if cfg!(feature = "stats") {
-            bump(&self.allocs, 1);
-        }
-        true
-    }
-
-    /// Owner thread: would an allocation of `req` bytes reach the next
-    /// sample point?
-    pub(crate) fn sample_due(&self, req: usize) -> bool {
-        cfg!(feature = "profile")
-            && self.req_alloc.load(Relaxed).wrapping_add(req as u64) >= self.sample_at.load(Relaxed)
-    }
-
-    /// Owner thread: the next sample point is `gap` requested bytes from
-    /// now.
-    pub(crate) fn set_sample_gap(&self, gap: u64) {
-        let at = self.req_alloc.load(Relaxed).saturating_add(gap);
-        self.sample_at.store(at, Relaxed);
     }
 
     /// Owner thread: one free of `req` bytes.

@@ -51,6 +51,7 @@
 //! | leaves | `size_class.rs` | classes and their O(1) lookup |
 //! | | `extent.rs` | pooled blocks' touched extents (tail trimming) |
 //! | | `profile.rs` | the leak investigator's sample table, sampling interval, components |
+//! | | `unwind.rs` | stack capture: the system unwinder, then a cache of frame offsets |
 //! | | `slots.rs` | the sample table's lock-free free-slot stack and record sequence locks |
 //! | | `pages.rs` | page runs of big pooled blocks: best fit, coalescing, idle pages |
 //! | | `remote.rs` | the remote-free stack and delayed hand-off |
@@ -117,6 +118,8 @@ pub mod size_class;
 mod slab;
 #[cfg(not(loom))]
 mod stats;
+#[cfg(not(loom))]
+mod unwind;
 #[cfg(not(loom))]
 mod valgrind;
 

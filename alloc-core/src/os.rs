@@ -517,56 +517,104 @@ pub(crate) fn abort_with(parts: &[&[u8]]) -> ! {
     unsafe { libc::abort() }
 }
 
-/// The calling thread's kernel id (as in `/proc/self/task`).
-pub(crate) fn thread_id() -> u64 {
-    // SAFETY: `gettid` takes no argument and cannot fail.
-    unsafe { libc::syscall(libc::SYS_gettid) as u64 }
-}
-
 // The system unwinder (libgcc_s, which Rust's std links on Linux).
 extern "C" {
     fn _Unwind_Backtrace(
         trace: extern "C" fn(*mut libc::c_void, *mut libc::c_void) -> libc::c_int,
         arg: *mut libc::c_void,
     ) -> libc::c_int;
-    fn _Unwind_GetIP(ctx: *mut libc::c_void) -> usize;
+    fn _Unwind_GetIPInfo(ctx: *mut libc::c_void, ip_before_insn: *mut libc::c_int) -> usize;
+    fn _Unwind_GetCFA(ctx: *mut libc::c_void) -> usize;
 }
 
-/// The return addresses of the calling thread's stack, innermost first,
-/// into `buf`; how many were written.
+/// One frame of [`walk_stack`]: its instruction pointer (a return address
+/// except in the innermost frame and in signal frames), its canonical
+/// frame address (the stack pointer of its caller at the call), and
+/// whether it is a signal frame.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WalkedFrame {
+    pub(crate) ip: usize,
+    pub(crate) cfa: usize,
+    pub(crate) signal: bool,
+}
+
+/// Walk the calling thread's stack with the system unwinder (DWARF
+/// call-frame information), innermost frame (this function's) first,
+/// calling `visit` for each until it returns false or the stack ends.
 ///
-/// With the system unwinder (DWARF call-frame information), not frame
-/// pointers: Rust release builds and Debian's libraries omit frame
-/// pointers, so a frame-pointer walk would stop early or read garbage,
-/// while every frame has unwind tables. It does not allocate; it takes
-/// the loader's recursive `dl_load_write_lock` (in `dl_iterate_phdr`),
-/// which no thread holds while it allocates.
-pub(crate) fn backtrace(buf: &mut [usize]) -> usize {
-    struct Walk<'a> {
-        buf: &'a mut [usize],
-        n: usize,
-    }
+/// The system unwinder rather than frame pointers: Rust release builds and
+/// Debian's libraries omit frame pointers, so a frame-pointer walk would
+/// stop early or read garbage, while every frame has unwind tables. It
+/// does not allocate and takes no lock an allocating thread holds (glibc
+/// 2.35+ finds a frame's object with the lock-free `_dl_find_object`;
+/// before, `dl_iterate_phdr`'s recursive loader lock, which no thread
+/// holds while it allocates). About 140 ns per frame on the dev machine:
+/// `unwind.rs` caches what it learns so later walks skip it.
+#[inline(never)]
+pub(crate) fn walk_stack(visit: &mut dyn FnMut(WalkedFrame) -> bool) {
     extern "C" fn step(ctx: *mut libc::c_void, arg: *mut libc::c_void) -> libc::c_int {
-        // SAFETY: `arg` is the `Walk` passed below, alive for the whole
+        // SAFETY: `arg` is the visitor passed below, alive for the whole
         // walk and reached by this callback only; `ctx` is the unwinder's
         // live context for this frame.
         unsafe {
-            let w = &mut *arg.cast::<Walk>();
-            if w.n == w.buf.len() {
+            let visit = &mut *arg.cast::<&mut dyn FnMut(WalkedFrame) -> bool>();
+            let mut before = 0;
+            let ip = _Unwind_GetIPInfo(ctx, &mut before);
+            let frame = WalkedFrame {
+                ip,
+                cfa: _Unwind_GetCFA(ctx),
+                signal: before != 0,
+            };
+            if ip == 0 || !visit(frame) {
                 return 5; // _URC_END_OF_STACK: stop the walk
             }
-            let ip = _Unwind_GetIP(ctx);
-            if ip == 0 {
-                return 5;
-            }
-            w.buf[w.n] = ip;
-            w.n += 1;
         }
         0 // _URC_NO_REASON: go on
     }
-    let mut w = Walk { buf, n: 0 };
+    let mut visit = visit;
     // SAFETY: `step` matches the unwinder's callback signature and only
-    // touches `w`, which outlives the call.
-    unsafe { _Unwind_Backtrace(step, (&mut w as *mut Walk).cast()) };
-    w.n
+    // touches `visit`, which outlives the call.
+    unsafe {
+        _Unwind_Backtrace(
+            step,
+            (&mut visit as *mut &mut dyn FnMut(WalkedFrame) -> bool).cast(),
+        )
+    };
+}
+
+/// The stack pointer of the caller (x86-64 Linux; 0 elsewhere, where the
+/// unwind cache is off).
+#[inline(always)]
+pub(crate) fn stack_pointer() -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let sp: usize;
+        // SAFETY: reads the stack pointer register; touches no memory.
+        unsafe {
+            core::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags));
+        }
+        sp
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        0
+    }
+}
+
+/// Read the word at `addr` of the calling thread's own stack.
+///
+/// # Safety
+/// * `addr` is 8-aligned and lies between the caller's stack pointer and
+///   the top of the thread's stack (mapped, readable).
+#[inline(always)]
+pub(crate) unsafe fn read_stack_word(addr: usize) -> usize {
+    // SAFETY: caller contract. Volatile: the word belongs to a caller's
+    // frame, which this code does not otherwise know of.
+    unsafe { (addr as *const usize).read_volatile() }
+}
+
+/// The calling thread's kernel id (as in `/proc/self/task`).
+pub(crate) fn thread_id() -> u64 {
+    // SAFETY: `gettid` takes no argument and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as u64 }
 }

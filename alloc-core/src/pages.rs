@@ -150,6 +150,13 @@ pub(crate) struct Taken {
     pub(crate) zero: bool,
 }
 
+/// A run's length and sample slot (`PageMap::runs`).
+#[repr(C)]
+struct RunEntry {
+    len: u16,
+    sample: AtomicU16,
+}
+
 /// The page bookkeeping of one page segment. Zeroed memory is not a valid
 /// map: [`PageMap::init`] it first.
 #[repr(C)]
@@ -160,17 +167,15 @@ pub(crate) struct PageMap {
     dirty: [u64; WORDS],
     /// Bit i set: page i may read non-zero.
     nonzero: [u64; WORDS],
-    /// At a run's first page: its length in pages (0 elsewhere).
-    run_len: [u16; PAGES],
+    /// At a run's first page: its length in pages (0 elsewhere), and the
+    /// leak investigator's sample slot of the run (0: not sampled;
+    /// `profile.rs`), side by side so a free reads both from one line.
+    runs: [RunEntry; PAGES],
     /// Per page: the tag (size class) of the run that last held it, so
     /// memory given back is counted per class.
     tags: [u8; PAGES],
     /// Per free page: when it became idle (coarse ms).
     idle_since: [u64; PAGES],
-    /// At a run's first page: the leak investigator's sample slot of the
-    /// run (0: not sampled; `profile.rs`). Set by the run's owner before
-    /// the run is handed out, read and cleared by whoever frees it.
-    samples: [AtomicU16; PAGES],
     /// At each free run's first page: its bin node (`segment.rs`).
     pub(crate) nodes: [Node; PAGES],
     /// Runs in use.
@@ -197,11 +202,11 @@ impl PageMap {
         set_range(&mut self.free, 0, PAGES);
         self.dirty = [0; WORDS];
         self.nonzero = [0; WORDS];
-        self.run_len = [0; PAGES];
-        self.tags = [0; PAGES];
-        for s in &self.samples {
-            s.store(0, Ordering::Relaxed);
+        for r in &mut self.runs {
+            r.len = 0;
+            r.sample.store(0, Ordering::Relaxed);
         }
+        self.tags = [0; PAGES];
         self.idle_min = u64::MAX;
         let mut idle = 0;
         for i in 0..PAGES {
@@ -223,8 +228,8 @@ impl PageMap {
     /// Take pages `i..i+n` (free) as a run tagged `tag`.
     pub(crate) fn take(&mut self, i: usize, n: usize, tag: u8) -> Taken {
         let t = self.claim(i, n, tag);
-        self.samples[i].store(0, Ordering::Relaxed);
-        self.run_len[i] = n as u16;
+        self.runs[i].sample.store(0, Ordering::Relaxed);
+        self.runs[i].len = n as u16;
         self.live_runs += 1;
         t
     }
@@ -253,30 +258,35 @@ impl PageMap {
     /// Grow the run starting at page `i` by the `extra` free pages right
     /// after it, tagged `tag`.
     pub(crate) fn extend(&mut self, i: usize, extra: usize, tag: u8) -> Taken {
-        let old = self.run_len[i] as usize;
+        let old = self.runs[i].len as usize;
         debug_assert!(old >= 1);
         let t = self.claim(i + old, extra, tag);
-        self.run_len[i] = (old + extra) as u16;
+        self.runs[i].len = (old + extra) as u16;
         t
     }
 
-    /// Swap the sample slot of the run starting at page `i` with `slot`.
+    /// Swap the sample slot of the run starting at page `i` with `slot`
+    /// (a plain load when both are 0, the common case on frees).
     pub(crate) fn swap_sample(&self, i: usize, slot: u16) -> u16 {
-        self.samples[i].swap(slot, Ordering::AcqRel)
+        let entry = &self.runs[i].sample;
+        if slot == 0 && entry.load(Ordering::Acquire) == 0 {
+            return 0;
+        }
+        entry.swap(slot, Ordering::AcqRel)
     }
 
     /// Length of the run in use starting at page `i` (0: none starts there).
     pub(crate) fn run_len(&self, i: usize) -> usize {
-        self.run_len[i] as usize
+        self.runs[i].len as usize
     }
 
     /// Give back the run starting at page `i`, idle since `since`. Its
     /// pages count as idle committed memory.
     pub(crate) fn give(&mut self, i: usize, since: u64) -> Given {
-        let n = self.run_len[i] as usize;
+        let n = self.runs[i].len as usize;
         debug_assert!(n >= 1, "no run starts at page {i}");
         debug_assert_eq!(count_range(&self.free, i, n), 0, "run already free");
-        self.run_len[i] = 0;
+        self.runs[i].len = 0;
         let before = ones_before(&self.free, i);
         let after = ones_from(&self.free, i + n);
         set_range(&mut self.free, i, n);

@@ -42,8 +42,8 @@ pub const COMPONENTS: usize = 255;
 pub const LARGE_CLASS: u32 = u32::MAX;
 
 /// Frames of the recording itself skipped at the top of each stack
-/// (`os::backtrace`, [`record`]).
-const SKIP: usize = 2;
+/// ([`record`]'s).
+const SKIP: usize = 1;
 
 #[repr(C)]
 struct Record {
@@ -81,6 +81,19 @@ thread_local! {
     // const-initialised, no destructor: plain TLS, never allocates.
     static COMPONENT: Cell<u32> = const { Cell::new(0) };
     static RECORDING: Cell<bool> = const { Cell::new(false) };
+    static THREAD_ID: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The calling thread's kernel id, asked of the kernel once per thread.
+fn thread_id() -> u64 {
+    THREAD_ID
+        .try_with(|t| {
+            if t.get() == 0 {
+                t.set(os::thread_id());
+            }
+            t.get()
+        })
+        .unwrap_or_else(|_| os::thread_id())
 }
 
 /// The mean sampling interval in bytes allocated (0: sampling is off).
@@ -171,7 +184,7 @@ pub(crate) fn record(size: usize, class: u32, interval: u64) -> u32 {
 
 fn record_as_owner(size: usize, class: u32, interval: u64) -> u32 {
     let mut stack = [0usize; FRAMES + SKIP];
-    let depth = os::backtrace(&mut stack).saturating_sub(SKIP);
+    let depth = crate::unwind::backtrace(&mut stack).saturating_sub(SKIP);
     let t = table();
     if t.is_null() {
         DROPPED.fetch_add(1, Ordering::Relaxed);
@@ -189,7 +202,7 @@ fn record_as_owner(size: usize, class: u32, interval: u64) -> u32 {
     r.class.store(class, Ordering::Relaxed);
     r.interval.store(interval, Ordering::Relaxed);
     r.birth_ms.store(os::now_ms(), Ordering::Relaxed);
-    r.thread.store(os::thread_id(), Ordering::Relaxed);
+    r.thread.store(thread_id(), Ordering::Relaxed);
     let component = COMPONENT.try_with(|c| c.get()).unwrap_or(0);
     r.component.store(component, Ordering::Relaxed);
     r.depth.store(depth as u32, Ordering::Relaxed);
@@ -330,6 +343,11 @@ pub struct ProfileCounters {
     pub dropped: u64,
     /// Records removed because their block was freed.
     pub removed: u64,
+    /// Stacks captured, and those of them the system unwinder walked (the
+    /// rest came from the frame cache, `unwind.rs`).
+    pub stacks: u64,
+    /// See `stacks`.
+    pub stacks_unwound: u64,
 }
 
 /// The sampler's counters.
@@ -338,6 +356,8 @@ pub fn counters() -> ProfileCounters {
         taken: TAKEN.load(Ordering::Relaxed),
         dropped: DROPPED.load(Ordering::Relaxed),
         removed: REMOVED.load(Ordering::Relaxed),
+        stacks: crate::unwind::ALL.load(Ordering::Relaxed) as u64,
+        stacks_unwound: crate::unwind::SLOW.load(Ordering::Relaxed) as u64,
     }
 }
 
@@ -456,5 +476,51 @@ mod tests {
         assert_eq!(remove(slot), (8, 5000));
         samples(&mut v);
         assert!(!v.iter().any(|s| s.size == 5000 && s.class == 8));
+    }
+}
+#[cfg(test)]
+mod timing {
+    /// The cost of a capture, by the system unwinder and from the cache:
+    /// `cargo test --release -p alloc-core --lib timing -- --ignored
+    /// --nocapture`.
+    #[test]
+    #[ignore]
+    fn capture_cost() {
+        #[inline(never)]
+        fn deep(n: usize) -> usize {
+            if n > 0 {
+                return core::hint::black_box(deep(n - 1)) + 1;
+            }
+            let mut buf = [0usize; 34];
+            let mut d = 0;
+            let mut t = std::time::Instant::now();
+            for i in 0..10_001 {
+                if i == 1 {
+                    t = std::time::Instant::now(); // the first one filled the cache
+                }
+                d = crate::unwind::backtrace(&mut buf);
+            }
+            let cached = t.elapsed().as_nanos() / 10_000;
+            let t = std::time::Instant::now();
+            let mut walked = 0;
+            for _ in 0..1000 {
+                crate::os::walk_stack(&mut |_| {
+                    walked += 1;
+                    walked % 36 != 0
+                });
+            }
+            let slow = t.elapsed().as_nanos() / 1000;
+            println!("{d} frames: system unwinder {slow} ns, cached {cached} ns");
+            let t = std::time::Instant::now();
+            for _ in 0..10_000 {
+                let s = super::record(100, 3, 1 << 20);
+                super::remove(s);
+            }
+            println!("record + remove: {} ns", t.elapsed().as_nanos() / 10_000);
+            0
+        }
+        deep(5);
+        deep(20);
+        deep(40);
     }
 }

@@ -168,6 +168,11 @@ pub fn worker(args: &Args) -> Result<(), String> {
     let p = params_from(args, Params::default())?;
     let m = workloads::run(&peers::Installed, w, &p)?;
     println!("{}", result_line(peers::installed_name(), 0, &m));
+    // The leak investigator's own counters (ours installed): how many
+    // samples a run took and how their stacks were captured.
+    if peers::installed_name() == "ours" && std::env::var_os("POOL_ALLOC_BENCH_PROFILE").is_some() {
+        println!("PROFILE {:?}", pool_alloc::profile::counters());
+    }
     Ok(())
 }
 

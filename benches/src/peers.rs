@@ -45,6 +45,8 @@ pub const ALL_NAMES: [&str; 6] = [
 pub const fn installed_name() -> &'static str {
     if cfg!(feature = "global-ours") {
         "ours"
+    } else if cfg!(feature = "global-ours-noprofile") {
+        "ours-noprofile"
     } else if cfg!(feature = "global-ours-nostats") {
         "ours-nostats"
     } else if cfg!(feature = "global-jemalloc") {

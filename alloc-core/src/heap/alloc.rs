@@ -12,14 +12,15 @@ use super::exit::{heap_acquire, sweep_abandoned};
 use super::free::process_delayed;
 use super::reclaim::{reclaim_for_limit, reclaim_other_heaps, release_kept_slabs};
 use super::{
-    count_run, count_slab, current_heap, empty_slab, owner_tag, queue, run_class, unkeep, Heap,
-    LARGE_RUN,
+    charge_sample, count_run, count_slab, current_heap, empty_slab, owner_tag, queue, run_class,
+    sample_due, set_sample_gap, unkeep, Heap, LARGE_RUN,
 };
 use crate::config::{self, Config};
 use crate::counters::bump;
 use crate::profile;
 use crate::remote::Block;
 use crate::segment::{self, CALLS_PER_PASS, SEG_SIZE};
+use crate::size_class::CLASSES;
 use crate::slab::{self, Slab, FLAG_FULL};
 use crate::sync::Ordering;
 use crate::{large, limits, os};
@@ -35,18 +36,20 @@ fn pop_current(heap: *mut Heap, c: usize, req: usize) -> *mut u8 {
     // queues. `current[c]` is a live slab of the heap or the sentinel, whose
     // `free` is null. A non-null `free` is a block of that slab.
     unsafe {
+        // Every allocation is charged to the class's sample countdown
+        // first; when it runs out, nothing is counted or popped and the
+        // slow path samples this allocation.
+        if charge_sample(heap, c, req) {
+            return ptr::null_mut();
+        }
         let slab = *(*heap).current.get_unchecked(c);
         let b = (*slab).free;
         if b.is_null() {
             return ptr::null_mut();
         }
-        // The class's next sample point reached: nothing is counted or
-        // popped, and the slow path samples this allocation.
-        if !(*heap).counters.get_unchecked(c).try_alloc(req) {
-            return ptr::null_mut();
-        }
         (*slab).free = Block::unlink(b);
         (*slab).used += 1;
+        (*heap).counters.get_unchecked(c).on_alloc(req);
         b.cast()
     }
 }
@@ -233,8 +236,7 @@ unsafe fn sample_class(
     // (under its lock) are ours.
     unsafe {
         redraw_if_changed(heap);
-        let counters = &(*heap).counters[c];
-        if !counters.sample_due(req) {
+        if !sample_due(heap, c) {
             return None;
         }
         let mean = profile::interval();
@@ -250,9 +252,9 @@ unsafe fn sample_class(
             sampled_run(heap, req, c, slot)
         };
         if got.is_some() {
-            counters.on_alloc(req);
+            (*heap).counters[c].on_alloc(req);
         }
-        counters.set_sample_gap(gap);
+        set_sample_gap(heap, c, gap);
         got
     }
 }
@@ -336,8 +338,8 @@ unsafe fn redraw_if_changed(heap: *mut Heap) {
             (*heap).sample_rng = (heap as u64) ^ os::now_ms().rotate_left(32) ^ os::thread_id();
         }
         let mean = profile::interval();
-        for k in &(*heap).counters {
-            k.set_sample_gap(profile::next_gap(&mut (*heap).sample_rng, mean));
+        for c in 0..CLASSES {
+            set_sample_gap(heap, c, profile::next_gap(&mut (*heap).sample_rng, mean));
         }
         let gap = profile::next_gap(&mut (*heap).sample_rng, mean);
         (*heap).run_sample_at = (*heap).run_req.saturating_add(gap);
@@ -366,7 +368,9 @@ fn alloc_slow(
     // SAFETY: `heap` is this thread's heap; every slab reached from its
     // queues is a live slab it owns.
     unsafe {
-        if cfg!(feature = "profile") {
+        if cfg!(feature = "profile")
+            && (sample_due(heap, c) || (*heap).profile_epoch != profile::epoch())
+        {
             if let Some(got) = sample_class(heap, c, req, sample) {
                 return got;
             }

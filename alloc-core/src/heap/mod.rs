@@ -47,6 +47,14 @@ pub(crate) struct Heap {
     pub(crate) tail: [*mut Slab; CLASSES],
     /// Per class counters, written by this heap's thread only.
     pub(crate) counters: [ClassCounters; CLASSES],
+    /// Per class: the leak investigator's countdown to the next sample, in
+    /// requested bytes (`profile.rs`). Every allocation of the class takes
+    /// its size off first (a `sub` and a branch on the sign: the fast
+    /// path's whole cost of sampling); the one that takes it below zero is
+    /// sampled by the slow path. Holder only (a plain field: nobody else
+    /// reads it). 0 in a new heap, so its first allocation takes the slow
+    /// path, which draws it.
+    pub(crate) sample_left: [i64; CLASSES],
     /// Per class slabs in use (slow paths; written by the holder only).
     pub(crate) slabs: [AtomicU64; CLASSES],
     /// Per class slabs released to the segments so far (their slices
@@ -293,6 +301,44 @@ pub(crate) unsafe fn note_run_resize(p: *mut u8, req: usize) {
             crate::profile::resize(u32::from(slot), req, class);
         }
     }
+}
+
+/// Owner thread, the fast path, before anything else: take `req` off
+/// class `c`'s sample countdown; true when it went below zero (this
+/// allocation is to be sampled: the slow path does it).
+///
+/// # Safety
+/// * `heap` is the calling thread's (non-null) heap; `c < CLASSES`.
+#[inline(always)]
+pub(crate) unsafe fn charge_sample(heap: *mut Heap, c: usize, req: usize) -> bool {
+    if !cfg!(feature = "profile") {
+        return false;
+    }
+    // SAFETY: caller contract: a holder-only field of our heap.
+    unsafe {
+        let left = (*heap).sample_left.get_unchecked_mut(c);
+        *left = left.wrapping_sub(req as i64);
+        *left < 0
+    }
+}
+
+/// Owner thread: did class `c`'s sample countdown run out?
+///
+/// # Safety
+/// * `heap` is the calling thread's heap.
+pub(crate) unsafe fn sample_due(heap: *mut Heap, c: usize) -> bool {
+    // SAFETY: caller contract.
+    cfg!(feature = "profile") && unsafe { (*heap).sample_left[c] < 0 }
+}
+
+/// Owner thread: class `c`'s next sample is `gap` requested bytes from now
+/// (from `i64::MAX` on: never).
+///
+/// # Safety
+/// * `heap` is the calling thread's heap.
+pub(crate) unsafe fn set_sample_gap(heap: *mut Heap, c: usize, gap: u64) {
+    // SAFETY: caller contract.
+    unsafe { (*heap).sample_left[c] = gap.min(i64::MAX as u64) as i64 };
 }
 
 /// The owner tag slabs of `heap` carry.

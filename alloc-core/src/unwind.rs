@@ -1,0 +1,282 @@
+//! Stack capture for the leak investigator (`profile.rs`): the system
+//! unwinder once, then a cache of what it found.
+//!
+//! The system unwinder (`os::walk_stack`) interprets DWARF call-frame
+//! information: correct without frame pointers, but about 140 ns a frame,
+//! 2–5 µs a stack, which at one sample per MiB is several per cent of a
+//! program that allocates big blocks. What it computes for a return
+//! address is almost always a constant: how far above the frame's stack
+//! pointer its canonical frame address (CFA) lies. [`backtrace`] caches
+//! that per address (a lock-free table of [`SLOTS`] entries) and, when
+//! every address on the way is in the cache, walks the stack itself: CFA =
+//! stack pointer + cached offset, return address = the word below the CFA.
+//!
+//! Why a wrong entry can never crash the program: the walk reads only
+//! 8-aligned words strictly above the current stack pointer and below the
+//! highest CFA the system unwinder has seen on this thread (its own stack,
+//! mapped), each CFA strictly above the last; and it goes on only from an
+//! address the system unwinder has seen as a return address. An address
+//! whose offset was seen to vary (a frame with `alloca`), a signal frame,
+//! or any address not in the cache sends the capture back to the system
+//! unwinder, which also fills the cache. The worst a stale entry could do
+//! is give one sample a wrong stack.
+
+use crate::os::{self, WalkedFrame};
+use crate::sync::{AtomicU32, AtomicUsize, Ordering};
+use core::cell::Cell;
+
+/// Return addresses the cache holds.
+pub(crate) const SLOTS: usize = 8192;
+const PROBES: usize = 16;
+/// Value flags: the offset varies (never walk on from here) / the stack
+/// ends at this frame.
+const VARIABLE: u32 = 1 << 31;
+const END: u32 = 1 << 30;
+const OFFSET: u32 = END - 1;
+/// Frames larger than this are not cached.
+const MAX_FRAME: usize = 1 << 20;
+/// A walk spanning more than this is not a thread's stack as we know it
+/// (a coroutine's, or the stack was switched): use the system unwinder.
+const MAX_SPAN: usize = 64 << 20;
+
+/// A return address (0: a free entry) and what is known of its frame, in
+/// one 16-byte entry: a walk touches one line per frame.
+struct Entry {
+    key: AtomicUsize,
+    value: AtomicU32,
+}
+
+static CACHE: [Entry; SLOTS] = [const {
+    Entry {
+        key: AtomicUsize::new(0),
+        value: AtomicU32::new(0),
+    }
+}; SLOTS];
+
+/// Captures that needed the system unwinder, and all captures.
+pub(crate) static SLOW: AtomicUsize = AtomicUsize::new(0);
+pub(crate) static ALL: AtomicUsize = AtomicUsize::new(0);
+
+/// How far [`backtrace`]'s own CFA lies above the stack pointer it reads
+/// on entry (0: not learnt yet).
+static ENTRY: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    // const-initialised, no destructor: plain TLS, never allocates.
+    /// The highest CFA the system unwinder has seen on this thread.
+    static TOP: Cell<usize> = const { Cell::new(0) };
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Walks by the system unwinder on this thread (tests).
+    static SLOW_WALKS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn home(pc: usize) -> usize {
+    pc.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (usize::BITS - SLOTS.trailing_zeros())
+}
+
+/// The cached value of return address `pc` (0: unknown).
+fn lookup(pc: usize) -> u32 {
+    let h = home(pc);
+    for i in 0..PROBES {
+        let j = (h + i) % SLOTS;
+        match CACHE[j].key.load(Ordering::Acquire) {
+            k if k == pc => return CACHE[j].value.load(Ordering::Acquire),
+            0 => return 0,
+            _ => {}
+        }
+    }
+    0
+}
+
+/// Remember `value` for return address `pc`; a different value seen
+/// before makes the entry [`VARIABLE`] for good.
+fn learn(pc: usize, value: u32) {
+    let h = home(pc);
+    for i in 0..PROBES {
+        let j = (h + i) % SLOTS;
+        let mut k = CACHE[j].key.load(Ordering::Acquire);
+        if k == 0 {
+            k = match CACHE[j]
+                .key
+                .compare_exchange(0, pc, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    CACHE[j].value.store(value, Ordering::Release);
+                    return;
+                }
+                Err(now) => now,
+            };
+        }
+        if k == pc {
+            let old = CACHE[j].value.load(Ordering::Acquire);
+            if old != value && old != 0 {
+                CACHE[j].value.fetch_or(VARIABLE, Ordering::AcqRel);
+            }
+            return;
+        }
+    }
+    // Its probe run is full: the address stays unknown (system unwinder).
+}
+
+/// The return addresses of the calling thread's stack into `buf`,
+/// innermost first, starting with the return address into the caller's
+/// caller... precisely: the first is where the caller of `backtrace` will
+/// return to, so `buf[0]` lies in the caller. How many were written.
+/// Never allocates; takes no lock (see the module docs).
+#[inline(never)]
+pub(crate) fn backtrace(buf: &mut [usize]) -> usize {
+    // Read first, before anything that could move the stack pointer, so it
+    // is the same value on the fast and the slow path of this function.
+    let sp = os::stack_pointer();
+    ALL.fetch_add(1, Ordering::Relaxed);
+    if sp != 0 {
+        if let Some(n) = walk_cached(sp, buf) {
+            return n;
+        }
+    }
+    // The system unwinder. Its callback sees each frame's IP and its
+    // stack pointer (`_Unwind_GetCFA` there is the CFA of the frame below,
+    // which is this frame's stack pointer). The first frames are the
+    // unwinder's, `walk_stack`'s and this function's (stack pointers up to
+    // `sp`); the first whose stack pointer lies above `sp` is our caller's,
+    // and its stack pointer is this function's CFA. A frame's offset (its
+    // CFA less its stack pointer) is the next frame's stack pointer less
+    // its own, so it is learnt when the next frame is seen; the last frame
+    // of a whole walk is marked the end of the stack.
+    let mut n = 0;
+    let mut pending: Option<WalkedFrame> = None;
+    let mut index = 0;
+    let mut high = 0;
+    let mut full = false;
+    os::walk_stack(&mut |f: WalkedFrame| {
+        index += 1;
+        high = high.max(f.cfa);
+        match pending {
+            None => {
+                // Not yet our caller's frame? (No stack pointer here: the
+                // fourth frame.)
+                let caller = if sp != 0 { f.cfa > sp } else { index == 4 };
+                if !caller {
+                    return true;
+                }
+                if sp != 0 && f.cfa - sp < MAX_FRAME {
+                    ENTRY.store(f.cfa - sp, Ordering::Relaxed);
+                }
+            }
+            Some(p) => {
+                let step = f.cfa.wrapping_sub(p.cfa);
+                let value =
+                    if !p.signal && !f.signal && f.cfa > p.cfa && step < MAX_FRAME && step % 8 == 0
+                    {
+                        step as u32
+                    } else {
+                        VARIABLE
+                    };
+                learn(p.ip, value);
+            }
+        }
+        pending = Some(f);
+        buf[n] = f.ip;
+        n += 1;
+        full = n == buf.len();
+        !full
+    });
+    if let (Some(p), false) = (pending, full) {
+        learn(p.ip, END);
+    }
+    let _ = TOP.try_with(|t| t.set(t.get().max(high)));
+    SLOW.fetch_add(1, Ordering::Relaxed);
+    #[cfg(test)]
+    SLOW_WALKS.with(|c| c.set(c.get() + 1));
+    n
+}
+
+/// The cached walk from stack pointer `sp` (read on entry to
+/// [`backtrace`]); `None` when it cannot be done from the cache.
+#[inline(always)]
+fn walk_cached(sp: usize, buf: &mut [usize]) -> Option<usize> {
+    let entry = ENTRY.load(Ordering::Relaxed);
+    let top = TOP.try_with(|t| t.get()).ok()?;
+    if entry == 0 || top <= sp || top - sp > MAX_SPAN {
+        return None;
+    }
+    let (mut low, mut cfa, mut n) = (sp, sp + entry, 0);
+    while n < buf.len() {
+        if cfa <= low || cfa > top || cfa % 8 != 0 {
+            return None;
+        }
+        // SAFETY: `cfa - 8` is 8-aligned, at least `low >= sp` (the CFA
+        // rose strictly, in steps of 8) and below `top`: a word of this
+        // thread's stack between its stack pointer and the highest CFA the
+        // system unwinder walked to, so mapped.
+        let ra = unsafe { os::read_stack_word(cfa - 8) };
+        buf[n] = ra;
+        n += 1;
+        if n == buf.len() {
+            break;
+        }
+        let v = lookup(ra);
+        if v == 0 || v & VARIABLE != 0 {
+            return None;
+        }
+        if v & END != 0 {
+            break;
+        }
+        low = cfa;
+        cfa += (v & OFFSET) as usize;
+    }
+    Some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stack `depth` frames deeper, then the capture: the system
+    /// unwinder's the first time, the cache's after; both the same.
+    #[inline(never)]
+    fn at_depth(depth: usize, out: &mut Vec<Vec<usize>>) {
+        if depth > 0 {
+            at_depth(depth - 1, out);
+            core::hint::black_box(&out);
+            return;
+        }
+        for _ in 0..3 {
+            let mut buf = [0usize; 48];
+            let before = SLOW_WALKS.with(|c| c.get());
+            let n = backtrace(&mut buf);
+            out.push(buf[..n].to_vec());
+            out.push(vec![SLOW_WALKS.with(|c| c.get()) - before]);
+        }
+    }
+
+    #[test]
+    fn the_cached_walk_finds_what_the_system_unwinder_found() {
+        for depth in [0, 3, 20, 60] {
+            let mut got = Vec::new();
+            at_depth(depth, &mut got);
+            let (stacks, slow): (Vec<_>, Vec<_>) =
+                got.chunks(2).map(|c| (c[0].clone(), c[1][0])).unzip();
+            assert!(stacks[0].len() > depth.min(40), "depth {depth}");
+            assert_eq!(stacks[0], stacks[1], "depth {depth}");
+            assert_eq!(stacks[1], stacks[2], "depth {depth}");
+            // The later captures at the same place came from the cache.
+            assert_eq!(slow[1..], [0, 0], "depth {depth}");
+        }
+        assert_ne!(ENTRY.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_frame_seen_with_two_offsets_is_never_walked_through() {
+        let pc = 0x1234_5678_9abc;
+        learn(pc, 48);
+        assert_eq!(lookup(pc), 48);
+        learn(pc, 48);
+        assert_eq!(lookup(pc), 48);
+        learn(pc, 64);
+        assert!(lookup(pc) & VARIABLE != 0);
+    }
+}
