@@ -1,8 +1,11 @@
-//! A deliberate leak inside a busy workload: the leak risk rises, and the
-//! report names the leaking class and says why.
+//! A deliberate leak inside a busy workload: the leak risk rises, the
+//! report names the leaking class and says why, and the leak investigator's
+//! sampled profile names the function that leaks, how old its memory is,
+//! and the component it was allocated in.
 //!
 //! Run: `cargo run --release --example leak_hunt`
 
+use pool_alloc::profile::{self, Profile};
 use pool_alloc::stats::LeakLevel;
 use pool_alloc::{PoolAlloc, Sampler};
 use std::collections::HashMap;
@@ -24,8 +27,15 @@ fn handle(i: u64, scratch: &mut HashMap<u64, String>, registry: &mut Vec<Box<[u6
     }
     // The leak: a 320-byte record per request, registered and never removed.
     if i.is_multiple_of(20) {
-        registry.push(Box::new([i; 40]));
+        register(registry, i);
     }
+}
+
+/// Where the leak is allocated (not inlined, so the profile can name it).
+#[inline(never)]
+#[allow(clippy::vec_box)]
+fn register(registry: &mut Vec<Box<[u64; 40]>>, i: u64) {
+    registry.push(Box::new([i; 40]));
 }
 
 fn main() {
@@ -33,13 +43,18 @@ fn main() {
     let sampler = Sampler::start(Duration::from_millis(100), 40);
     let mut scratch = HashMap::new();
     let mut registry = Vec::new();
+    // Requests run inside the "handler" component.
+    let handler = profile::component("handler");
     let start = Instant::now();
     let mut level = LeakLevel::Low;
     let mut i = 0u64;
     while start.elapsed() < Duration::from_secs(6) {
-        for _ in 0..2_000 {
-            handle(i, &mut scratch, &mut registry);
-            i += 1;
+        {
+            let _in_handler = handler.enter();
+            for _ in 0..2_000 {
+                handle(i, &mut scratch, &mut registry);
+                i += 1;
+            }
         }
         std::thread::sleep(Duration::from_millis(5));
         let now = sampler.report().level;
@@ -58,9 +73,22 @@ fn main() {
     if let Some(top) = report.suspects.first() {
         println!("the leaking class: {} ({})", top.class_name(), top.reason());
     }
+    // The sampled live heap: where the suspects' memory was allocated.
+    let live = Profile::capture();
+    println!("\n{live}");
     println!(
-        "(the registry holds {} records of 320 bytes)",
-        registry.len()
+        "what the profile says about the suspects:\n{}",
+        live.explain(&report)
+    );
+    if let Some(top) = report.suspects.first() {
+        if let Some(site) = live.by_site_in_class(top.block_size).first() {
+            println!("the leak's call site: {}", site.site);
+        }
+    }
+    println!(
+        "(the registry holds {} records of 320 bytes: {} KiB)",
+        registry.len(),
+        registry.len() * 320 / 1024
     );
     sampler.stop();
 }

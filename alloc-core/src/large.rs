@@ -20,6 +20,7 @@ use crate::segment::{
 use crate::slab::{descriptor_of, Owner, KIND_LARGE};
 use crate::sync::{AtomicU64, Ordering};
 use core::ptr;
+use core::sync::atomic::AtomicI64;
 
 /// The owner a large block's descriptor names: never a real heap (heaps are
 /// page-aligned mappings), so a large free always takes the non-local path
@@ -96,12 +97,43 @@ pub(crate) fn alloc(size: usize, align: usize, cfg: &config::Config) -> (*mut u8
         (*seg).kind = SEG_KIND_LARGE;
         (*seg).large_offset = off;
         (*seg).large_size = size;
+        (*seg).large_sample = if cfg!(feature = "profile") {
+            sample_large(size, seg as u64)
+        } else {
+            0
+        };
         init_descriptors(seg, p, align);
         crate::hardening::mark_segment(seg as usize, true);
         GLOBAL.large_allocs.add(1);
         GLOBAL.large_live_bytes.add(size);
         (p, zeroed)
     }
+}
+
+/// Requested bytes to go before the next sampled large block: one
+/// countdown for the whole process (large blocks are mapped one by one, on
+/// a path that takes a system call anyway), redrawn when the interval
+/// changes.
+static LARGE_LEFT: AtomicI64 = AtomicI64::new(0);
+static LARGE_EPOCH: AtomicU64 = AtomicU64::new(0);
+
+/// The leak investigator's sampling of a large block of `size` bytes
+/// (`seed` varies per block): its record slot, or 0 when not sampled.
+fn sample_large(size: usize, seed: u64) -> u32 {
+    let mean = crate::profile::interval();
+    let epoch = crate::profile::epoch();
+    let mut rng = seed ^ os::now_ms().rotate_left(29) ^ size as u64;
+    if LARGE_EPOCH.swap(epoch, Ordering::Relaxed) != epoch {
+        let gap = crate::profile::next_gap(&mut rng, mean).min(i64::MAX as u64);
+        LARGE_LEFT.store(gap as i64, Ordering::Relaxed);
+    }
+    let left = LARGE_LEFT.fetch_sub(size as i64, Ordering::Relaxed) - size as i64;
+    if left >= 0 || mean == 0 {
+        return 0;
+    }
+    let gap = crate::profile::next_gap(&mut rng, mean).min(i64::MAX as u64);
+    LARGE_LEFT.store(gap as i64, Ordering::Relaxed);
+    crate::profile::record(size, crate::profile::LARGE_CLASS, mean)
 }
 
 /// Make slice 0's descriptor a large-block descriptor, and point the
@@ -140,6 +172,10 @@ pub(crate) unsafe fn free(seg: *mut Segment) {
     unsafe {
         crate::hardening::mark_segment(seg as usize, false);
         let len = (*seg).large_len;
+        if (*seg).large_sample != 0 {
+            crate::profile::remove((*seg).large_sample);
+            (*seg).large_sample = 0;
+        }
         GLOBAL.large_frees.add(1);
         GLOBAL.large_live_bytes.sub((*seg).large_size);
         let cacheable = (*seg).large_offset == HEADER_SIZE
@@ -215,6 +251,9 @@ pub(crate) unsafe fn realloc(p: *mut u8, align: usize, new_size: usize) -> *mut 
         };
         let done = |seg: *mut Segment| {
             (*seg).large_size = new_size;
+            if (*seg).large_sample != 0 {
+                crate::profile::resize((*seg).large_sample, new_size, crate::profile::LARGE_CLASS);
+            }
             GLOBAL.large_live_bytes.add(new_size);
             GLOBAL.large_live_bytes.sub(old_size);
         };

@@ -54,6 +54,9 @@ struct Record {
     depth: AtomicU32,
     size: AtomicU64,
     interval: AtomicU64,
+    /// The live bytes this sample stands for (size / probability), as
+    /// added to its component's total.
+    estimate: AtomicU64,
     birth_ms: AtomicU64,
     thread: AtomicU64,
     frames: [AtomicU64; FRAMES],
@@ -76,6 +79,22 @@ static EPOCH: AtomicU64 = AtomicU64::new(1);
 static TAKEN: AtomicU64 = AtomicU64::new(0);
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 static REMOVED: AtomicU64 = AtomicU64::new(0);
+/// Per component (index 0: none): estimated live bytes and live samples,
+/// kept as samples come and go, so a snapshot reads them without walking
+/// the table.
+static COMPONENT_BYTES: [AtomicU64; COMPONENTS + 1] = [const { AtomicU64::new(0) }; COMPONENTS + 1];
+static COMPONENT_SAMPLES: [AtomicU64; COMPONENTS + 1] =
+    [const { AtomicU64::new(0) }; COMPONENTS + 1];
+
+/// The live bytes a sample of `size` bytes taken at mean interval `mean`
+/// stands for: `size / (1 - exp(-size / mean))`.
+fn estimate(size: u64, mean: u64) -> u64 {
+    if mean == 0 {
+        return size;
+    }
+    let p = 1.0 - (-(size as f64) / mean as f64).exp();
+    (size as f64 / p.max(f64::MIN_POSITIVE)) as u64
+}
 
 thread_local! {
     // const-initialised, no destructor: plain TLS, never allocates.
@@ -205,6 +224,11 @@ fn record_as_owner(size: usize, class: u32, interval: u64) -> u32 {
     r.thread.store(thread_id(), Ordering::Relaxed);
     let component = COMPONENT.try_with(|c| c.get()).unwrap_or(0);
     r.component.store(component, Ordering::Relaxed);
+    let est = estimate(size as u64, interval);
+    r.estimate.store(est, Ordering::Relaxed);
+    let k = (component as usize).min(COMPONENTS);
+    COMPONENT_BYTES[k].fetch_add(est, Ordering::Relaxed);
+    COMPONENT_SAMPLES[k].fetch_add(1, Ordering::Relaxed);
     r.depth.store(depth as u32, Ordering::Relaxed);
     for (f, &ip) in r.frames.iter().zip(&stack[SKIP..SKIP + depth]) {
         f.store(ip as u64, Ordering::Relaxed);
@@ -234,6 +258,9 @@ pub(crate) fn remove(slot: u32) -> (u32, usize) {
         r.class.load(Ordering::Relaxed),
         r.size.load(Ordering::Relaxed) as usize,
     );
+    let k = (r.component.load(Ordering::Relaxed) as usize).min(COMPONENTS);
+    COMPONENT_BYTES[k].fetch_sub(r.estimate.load(Ordering::Relaxed), Ordering::Relaxed);
+    COMPONENT_SAMPLES[k].fetch_sub(1, Ordering::Relaxed);
     r.seq.write_begin();
     r.live.store(0, Ordering::Relaxed);
     r.seq.write_end();
@@ -251,7 +278,17 @@ pub(crate) fn resize(slot: u32, size: usize, class: u32) {
     }
     // SAFETY: a published table is mapped for the life of the process.
     let r = unsafe { &(*t).records[slot as usize - 1] };
+    // The estimate scales with the size at the probability the sample was
+    // taken with.
+    let (old, est) = (
+        r.size.load(Ordering::Relaxed),
+        r.estimate.load(Ordering::Relaxed),
+    );
+    let new_est = (est as f64 * size as f64 / old.max(1) as f64) as u64;
+    let k = (r.component.load(Ordering::Relaxed) as usize).min(COMPONENTS);
+    COMPONENT_BYTES[k].fetch_add(new_est.wrapping_sub(est), Ordering::Relaxed);
     r.seq.write_begin();
+    r.estimate.store(new_est, Ordering::Relaxed);
     r.size.store(size as u64, Ordering::Relaxed);
     r.class.store(class, Ordering::Relaxed);
     r.seq.write_end();
@@ -426,6 +463,24 @@ pub fn component_name(id: u32) -> Option<&'static str> {
 /// the previous one. One thread-local store.
 pub fn set_component(id: u32) -> u32 {
     COMPONENT.try_with(|c| c.replace(id)).unwrap_or(0)
+}
+
+/// Live memory per component as the samples estimate it, without walking
+/// the table: calls `f(name, estimated live bytes, live samples)` for each
+/// component with live samples ("" for memory allocated outside any).
+pub fn components_live(mut f: impl FnMut(&'static str, u64, u64)) {
+    for k in 0..=COMPONENTS {
+        let n = COMPONENT_SAMPLES[k].load(Ordering::Relaxed);
+        if n == 0 {
+            continue;
+        }
+        let name = if k == 0 {
+            ""
+        } else {
+            component_name(k as u32).unwrap_or("")
+        };
+        f(name, COMPONENT_BYTES[k].load(Ordering::Relaxed), n);
+    }
 }
 
 /// The calling thread's current component.

@@ -94,6 +94,10 @@ pub(crate) struct Segment {
     pub(crate) large_offset: usize,
     /// Large: bytes the user asked for (for stats).
     pub(crate) large_size: usize,
+    /// Large: the leak investigator's sample slot of the block (0: not
+    /// sampled; `profile.rs`). Written before the block is handed out,
+    /// read and cleared by whoever frees it.
+    pub(crate) large_sample: u32,
     /// Page segments: their runs (`pages.rs`).
     pages: PageMap,
 }

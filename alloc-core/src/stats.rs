@@ -102,6 +102,8 @@ pub fn snapshot_into(s: &mut Snapshot) {
     };
     let (threads_live, heaps_abandoned) = heap_counts();
     let classes = core::mem::take(&mut s.classes);
+    let mut components = core::mem::take(&mut s.components);
+    fill_components(&mut components);
     *s = Snapshot {
         taken_at_ms: now,
         live_bytes: live + large.live_bytes,
@@ -115,7 +117,28 @@ pub fn snapshot_into(s: &mut Snapshot) {
         classes,
         large,
         reclaim: reclaim_stats(),
+        components,
     };
+}
+
+/// Live memory per component from the leak investigator's running totals
+/// (`profile::components_live`), most first, reusing `v`'s strings.
+fn fill_components(v: &mut Vec<alloc_stats::ComponentStats>) {
+    let mut n = 0;
+    crate::profile::components_live(|name, bytes, samples| {
+        if n == v.len() {
+            v.push(alloc_stats::ComponentStats::default());
+        }
+        let c = &mut v[n];
+        c.name.clear();
+        c.name.push_str(name);
+        c.live_bytes_estimated = bytes;
+        c.samples_live = samples;
+        n += 1;
+    });
+    v.truncate(n);
+    // Unstable: it sorts in place, never allocating.
+    v.sort_unstable_by_key(|c| core::cmp::Reverse(c.live_bytes_estimated));
 }
 
 fn reclaim_stats() -> ReclaimStats {

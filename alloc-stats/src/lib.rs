@@ -127,6 +127,22 @@ stat_struct! {
 }
 
 stat_struct! {
+/// Live memory allocated inside one component (a name a thread sets with
+/// `pool_alloc::profile::component`), estimated from the leak
+/// investigator's samples.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ComponentStats {
+        (live_bytes_estimated: u64, Gauge, "bytes", "Live bytes allocated inside the component, estimated from the leak investigator's samples."),
+        (samples_live: u64, Gauge, "samples", "Live sampled blocks allocated inside the component."),
+    }
+    extra {
+        /// The component's name ("" for memory allocated outside any).
+        name: String,
+    }
+}
+
+stat_struct! {
 /// A point-in-time view of the allocator.
 ///
 /// `pool_alloc::snapshot()` fills one from the allocator's counters; it is
@@ -177,6 +193,9 @@ pub struct Snapshot {
         large: LargeStats,
         /// Idle memory, reclaim and pressure.
         reclaim: ReclaimStats,
+        /// Live memory per component, from the leak investigator's samples
+        /// (components with live samples only, most first).
+        components: Vec<ComponentStats>,
     }
 }
 
@@ -213,6 +232,12 @@ impl Snapshot {
                 mine.block_size = theirs.block_size;
             }
             mine.merge_figures(theirs);
+        }
+        for theirs in &other.components {
+            match self.components.iter_mut().find(|c| c.name == theirs.name) {
+                Some(mine) => mine.merge_figures(theirs),
+                None => self.components.push(theirs.clone()),
+            }
         }
     }
 

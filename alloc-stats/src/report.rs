@@ -104,7 +104,30 @@ impl fmt::Display for Snapshot {
         for (i, name) in crate::RECLAIM_LEVELS.iter().enumerate() {
             write!(f, " {name} {} ({})", r.runs[i], human_bytes(r.bytes[i]))?;
         }
+        if self.components.iter().any(|c| !c.name.is_empty()) {
+            write!(f, "\ncomponents (est.) ")?;
+            for c in &self.components {
+                let name = if c.name.is_empty() { "(none)" } else { &c.name };
+                write!(f, " {name} {}", human_bytes(c.live_bytes_estimated))?;
+            }
+        }
         Ok(())
+    }
+}
+
+/// Append `v` escaped for a JSON string or a Prometheus label value (both
+/// escape `\\`, `"` and newlines the same way).
+fn escape_into(out: &mut String, v: &str) {
+    for ch in v.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
     }
 }
 
@@ -174,6 +197,19 @@ impl Snapshot {
             r.bytes,
             r.pressure_events
         );
+        s.pop(); // reopen the object for the components
+        s.push_str(",\"components\":[");
+        for (i, c) in self.components.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str("{\"name\":\"");
+            escape_into(&mut s, &c.name);
+            s.push_str("\",");
+            c.write_json_figures(&mut s);
+            s.push('}');
+        }
+        s.push_str("]}");
         s
     }
 
@@ -215,6 +251,24 @@ impl Snapshot {
             crate::ClassStats::FIELDS,
             &rows,
         );
+        let rows: Vec<(Option<String>, Vec<f64>)> = self
+            .components
+            .iter()
+            .map(|c| {
+                let mut l = String::from("component=\"");
+                escape_into(&mut l, &c.name);
+                l.push('"');
+                (Some(l), c.values())
+            })
+            .collect();
+        if !rows.is_empty() {
+            prom_series(
+                &mut s,
+                "pool_alloc_component_",
+                crate::ComponentStats::FIELDS,
+                &rows,
+            );
+        }
         let r = &self.reclaim;
         let per_level: [(&str, &str, &[&str; 4], [u64; 4]); 3] = [
             (
