@@ -66,6 +66,9 @@ fn main() {
     // pressure) without the program asking. The allocator never starts it
     // by itself.
     let reclaimer = Reclaimer::start();
+    // The leak investigator is on by default at one sample per MiB; this
+    // run is short and its leak small (~7 MiB), so sample finer.
+    pool_alloc::profile::start(64 << 10);
     let start = Instant::now();
     let leaked: Arc<Mutex<Vec<Box<[u8; 200]>>>> = Arc::default();
     let mut detector = LeakDetector::new();
@@ -119,7 +122,16 @@ fn main() {
         human_bytes(consumed as u64)
     );
     println!("{snap}\n");
-    println!("{}", detector.report());
+    let report = detector.report();
+    println!("{report}");
+    // The leak investigator (on by default): where live memory was
+    // allocated, from about one sampled allocation per MiB.
+    let live = pool_alloc::profile::Profile::capture();
+    println!("where live memory was allocated (sampled; top 5 call sites):");
+    for s in live.by_site().iter().take(5) {
+        println!("  {:>10}  {}", human_bytes(s.bytes as u64), s.site);
+    }
+    println!("\n{}", live.explain(&report));
     // The workload is over. Nothing is called by hand: idle memory goes
     // back as it passes max_idle (1 s by default), through the reclaimer.
     let max_idle = pool_alloc::config::current().get_max_idle_ms();
