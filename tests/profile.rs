@@ -229,8 +229,19 @@ fn every_allocation_sampled_keeps_blocks_whole_and_aligned() {
         }
     }
     profile::start(profile::DEFAULT_INTERVAL);
-    let before = profile::counters();
-    assert!(before.taken >= before.removed);
+    let after = profile::counters();
+    assert!(after.taken >= after.removed);
+    // Sampled blocks freed, resized and moved were counted as allocated:
+    // no class's live bytes went below zero (a wrapped counter).
+    let snap = pool_alloc::snapshot();
+    for c in &snap.classes {
+        assert!(
+            c.live_requested_bytes < 1 << 40 && c.live_blocks < 1 << 40,
+            "class {}: {c:?}",
+            c.block_size
+        );
+    }
+    assert!(snap.large.live_bytes < 1 << 40, "{:?}", snap.large);
 }
 
 /// Large blocks (mapped one by one) are sampled too, and leave the

@@ -350,7 +350,6 @@ unsafe impl GlobalAlloc for PoolAlloc {
                     && grow_run_in_place(slab, ptr, layout.size(), new_size)
                 {
                     // Grown into the free pages after it: no copy.
-                    note_run_resize(ptr, new_size);
                     valgrind::resize_in_place(ptr, layout.size(), new_size);
                     return ptr;
                 } else if kind == KIND_LARGE && new_size > POOLED_MAX {

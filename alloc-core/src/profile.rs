@@ -269,6 +269,21 @@ pub(crate) fn remove(slot: u32) -> (u32, usize) {
     out
 }
 
+/// The class and size the sampled block of `slot` is counted under (its
+/// holder asks).
+pub(crate) fn counted(slot: u32) -> (u32, usize) {
+    let t = TABLE.load(Ordering::Acquire);
+    if t.is_null() || slot == 0 || slot as usize > CAPACITY {
+        return (0, 0);
+    }
+    // SAFETY: a published table is mapped for the life of the process.
+    let r = unsafe { &(*t).records[slot as usize - 1] };
+    (
+        r.class.load(Ordering::Relaxed),
+        r.size.load(Ordering::Relaxed) as usize,
+    )
+}
+
 /// The sampled block of `slot` was resized in place to `size` bytes of
 /// `class`.
 pub(crate) fn resize(slot: u32, size: usize, class: u32) {

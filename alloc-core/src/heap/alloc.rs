@@ -12,8 +12,8 @@ use super::exit::{heap_acquire, sweep_abandoned};
 use super::free::process_delayed;
 use super::reclaim::{reclaim_for_limit, reclaim_other_heaps, release_kept_slabs};
 use super::{
-    charge_sample, count_run, count_slab, current_heap, empty_slab, owner_tag, queue, run_class,
-    sample_due, set_sample_gap, unkeep, Heap, LARGE_RUN,
+    charge_sample, count_run, count_run_resized, count_slab, current_heap, empty_slab, owner_tag,
+    queue, run_class, sample_class_of, sample_due, set_sample_gap, unkeep, Heap, LARGE_RUN,
 };
 use crate::config::{self, Config};
 use crate::counters::bump;
@@ -173,8 +173,7 @@ pub(crate) unsafe fn grow_run_in_place(
         if !grown {
             return false;
         }
-        count_run(heap, old, false);
-        count_run(heap, new, true);
+        count_run_resized(heap, p, old, new);
         true
     }
 }
@@ -309,12 +308,7 @@ unsafe fn sample_run(heap: *mut Heap, p: *mut u8, req: usize, c: usize) {
         let mean = profile::interval();
         let gap = profile::next_gap(&mut (*heap).sample_rng, mean);
         (*heap).run_sample_at = (*heap).run_req.saturating_add(gap);
-        let class = if c == LARGE_RUN {
-            profile::LARGE_CLASS
-        } else {
-            c as u32
-        };
-        let slot = profile::record(req, class, mean);
+        let slot = profile::record(req, sample_class_of(c), mean);
         if slot != 0 {
             segment::swap_run_sample(p, slot as u16);
         }

@@ -265,12 +265,7 @@ pub(crate) unsafe fn count_run_freed(heap: *mut Heap, p: *mut u8, req: usize) {
             let slot = crate::segment::swap_run_sample(p, 0);
             if slot != 0 {
                 let (class, size) = crate::profile::remove(u32::from(slot));
-                let c = if class == crate::profile::LARGE_CLASS {
-                    LARGE_RUN
-                } else {
-                    class as usize
-                };
-                count_run_as(heap, c, size, false);
+                count_run_as(heap, run_class_of_sample(class), size, false);
                 return;
             }
         }
@@ -279,7 +274,8 @@ pub(crate) unsafe fn count_run_freed(heap: *mut Heap, p: *mut u8, req: usize) {
 }
 
 /// A page run at `p` was resized in place to `req` bytes: a sampled run's
-/// record follows (the counters were moved by the caller).
+/// record follows (the counters were moved by the caller, under the
+/// classes of the old and new sizes).
 ///
 /// # Safety
 /// * `p` starts a live page run held by the caller.
@@ -289,17 +285,70 @@ pub(crate) unsafe fn note_run_resize(p: *mut u8, req: usize) {
     }
     // SAFETY: caller contract: only the run's holder changes its entry.
     unsafe {
+        let slot = run_sample(p);
+        if slot != 0 {
+            crate::profile::resize(slot, req, sample_class_of(run_class(req)));
+        }
+    }
+}
+
+/// Count the page run at `p`, counted at `old` requested bytes, as grown
+/// in place to `new`: a free of what it was counted at (for a sampled run,
+/// what its record says) and an allocation of `new`; a sampled run's
+/// record follows.
+///
+/// # Safety
+/// * `heap` is the calling thread's heap; `p` starts a live page run held
+///   by the caller.
+pub(crate) unsafe fn count_run_resized(heap: *mut Heap, p: *mut u8, old: usize, new: usize) {
+    // SAFETY: caller contract.
+    unsafe {
+        let slot = if cfg!(feature = "profile") {
+            run_sample(p)
+        } else {
+            0
+        };
+        if slot == 0 {
+            count_run(heap, old, false);
+        } else {
+            let (class, size) = crate::profile::counted(slot);
+            count_run_as(heap, run_class_of_sample(class), size, false);
+            crate::profile::resize(slot, new, sample_class_of(run_class(new)));
+        }
+        count_run(heap, new, true);
+    }
+}
+
+/// The sample slot of the page run at `p` (0: none), left in place.
+///
+/// # Safety
+/// * `p` starts a live page run held by the caller.
+unsafe fn run_sample(p: *mut u8) -> u32 {
+    // SAFETY: caller contract: only the run's holder changes its entry.
+    unsafe {
         let slot = crate::segment::swap_run_sample(p, 0);
         if slot != 0 {
             crate::segment::swap_run_sample(p, slot);
-            let c = run_class(req);
-            let class = if c == LARGE_RUN {
-                crate::profile::LARGE_CLASS
-            } else {
-                c as u32
-            };
-            crate::profile::resize(u32::from(slot), req, class);
         }
+        u32::from(slot)
+    }
+}
+
+/// A counting class (or [`LARGE_RUN`]) as a sample's class.
+fn sample_class_of(c: usize) -> u32 {
+    if c == LARGE_RUN {
+        crate::profile::LARGE_CLASS
+    } else {
+        c as u32
+    }
+}
+
+/// A sample's class as a counting class (or [`LARGE_RUN`]).
+fn run_class_of_sample(class: u32) -> usize {
+    if class == crate::profile::LARGE_CLASS {
+        LARGE_RUN
+    } else {
+        class as usize
     }
 }
 
