@@ -661,10 +661,10 @@ impl Stack for crate::slots::SlotStack {
         crate::slots::SlotStack::new()
     }
     fn push_s(&self, next: &[loom::sync::atomic::AtomicU32], i: u32) {
-        self.push(next, i)
+        self.push(|k| &next[k as usize - 1], i)
     }
     fn pop_s(&self, next: &[loom::sync::atomic::AtomicU32]) -> Option<u32> {
-        self.pop(next)
+        self.pop(|k| &next[k as usize - 1])
     }
 }
 

@@ -265,14 +265,16 @@ impl PageMap {
         t
     }
 
-    /// Swap the sample slot of the run starting at page `i` with `slot`
-    /// (a plain load when both are 0, the common case on frees).
-    pub(crate) fn swap_sample(&self, i: usize, slot: u16) -> u16 {
-        let entry = &self.runs[i].sample;
-        if slot == 0 && entry.load(Ordering::Acquire) == 0 {
-            return 0;
-        }
-        entry.swap(slot, Ordering::AcqRel)
+    /// The sample slot of the run starting at page `i` (0: none).
+    pub(crate) fn sample(&self, i: usize) -> u16 {
+        self.runs[i].sample.load(Ordering::Acquire)
+    }
+
+    /// Set the sample slot of the run starting at page `i`. Only the run's
+    /// holder does (its allocating thread before handing it out, then
+    /// whoever frees it), so a plain store: no locked instruction.
+    pub(crate) fn set_sample(&self, i: usize, slot: u16) {
+        self.runs[i].sample.store(slot, Ordering::Release);
     }
 
     /// Length of the run in use starting at page `i` (0: none starts there).

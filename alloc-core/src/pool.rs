@@ -245,11 +245,11 @@ impl Default for PoolAlloc {
 // alignment, or the block is over-allocated and aligned inside; large
 // blocks: the mapping is placed at the alignment). Failures return null.
 unsafe impl GlobalAlloc for PoolAlloc {
-    /// # Safety
-    /// * As [`GlobalAlloc::alloc`]: `layout` has a non-zero size.
     // NB: always inlined: the small-band path is a few instructions, and
     // with the sampling countdown LLVM stopped inlining it into callers
     // that call it directly (5 instructions per call in the bench harness).
+    /// # Safety
+    /// * As [`GlobalAlloc::alloc`]: `layout` has a non-zero size.
     #[inline(always)]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let size = layout.size();

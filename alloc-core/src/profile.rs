@@ -12,7 +12,7 @@
 //!   anyway) with its next sample point, and a branch.
 //! * **How a freed sample is found**: a sampled block is served as a page
 //!   run whose first page's map entry holds the record's slot
-//!   (`segment::swap_run_sample`). Every free of a page run already leaves
+//!   (`segment::set_run_sample`). Every free of a page run already leaves
 //!   the fast path for the page-run branch, which reads that entry: no
 //!   lookup on any other free.
 //! * **Capacity**: [`CAPACITY`] records. When every slot holds a live
@@ -48,6 +48,8 @@ const SKIP: usize = 1;
 #[repr(C)]
 struct Record {
     seq: Seq,
+    /// The next free slot while this one is free (`SlotStack`).
+    next: AtomicU32,
     live: AtomicU32,
     class: AtomicU32,
     component: AtomicU32,
@@ -65,8 +67,14 @@ struct Record {
 #[repr(C)]
 struct Table {
     free: SlotStack,
-    next: [AtomicU32; CAPACITY],
     records: [Record; CAPACITY],
+}
+
+impl Table {
+    /// The free-slot link of `slot` (1-based).
+    fn link(&self, slot: u32) -> &AtomicU32 {
+        &self.records[slot as usize - 1].next
+    }
 }
 
 static TABLE: AtomicPtr<Table> = AtomicPtr::new(ptr::null_mut());
@@ -78,13 +86,23 @@ static INTERVAL: AtomicU64 = AtomicU64::new(u64::MAX);
 static EPOCH: AtomicU64 = AtomicU64::new(1);
 static TAKEN: AtomicU64 = AtomicU64::new(0);
 static DROPPED: AtomicU64 = AtomicU64::new(0);
-static REMOVED: AtomicU64 = AtomicU64::new(0);
-/// Per component (index 0: none): estimated live bytes and live samples,
-/// kept as samples come and go, so a snapshot reads them without walking
-/// the table.
-static COMPONENT_BYTES: [AtomicU64; COMPONENTS + 1] = [const { AtomicU64::new(0) }; COMPONENTS + 1];
-static COMPONENT_SAMPLES: [AtomicU64; COMPONENTS + 1] =
-    [const { AtomicU64::new(0) }; COMPONENTS + 1];
+
+/// A component's running totals: estimated live bytes and live samples,
+/// side by side (one line for both changes).
+struct Totals {
+    bytes: AtomicU64,
+    samples: AtomicU64,
+}
+
+/// Per component (index 0: none), kept as samples come and go, so a
+/// snapshot reads them without walking the table. Samples removed so far
+/// are the samples taken less the live ones.
+static TOTALS: [Totals; COMPONENTS + 1] = [const {
+    Totals {
+        bytes: AtomicU64::new(0),
+        samples: AtomicU64::new(0),
+    }
+}; COMPONENTS + 1];
 
 /// The live bytes a sample of `size` bytes taken at mean interval `mean`
 /// stands for: `size / (1 - exp(-size / mean))`.
@@ -173,7 +191,7 @@ fn table() -> *mut Table {
     // are valid values, and nobody else sees it until it is published.
     unsafe {
         for i in (1..=CAPACITY as u32).rev() {
-            (*fresh).free.push(&(*fresh).next, i);
+            (*fresh).free.push(|k| (*fresh).link(k), i);
         }
     }
     match TABLE.compare_exchange(ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
@@ -211,7 +229,7 @@ fn record_as_owner(size: usize, class: u32, interval: u64) -> u32 {
     }
     // SAFETY: a published table is mapped for the life of the process.
     let t = unsafe { &*t };
-    let Some(slot) = t.free.pop(&t.next) else {
+    let Some(slot) = t.free.pop(|k| t.link(k)) else {
         DROPPED.fetch_add(1, Ordering::Relaxed);
         return 0;
     };
@@ -227,8 +245,8 @@ fn record_as_owner(size: usize, class: u32, interval: u64) -> u32 {
     let est = estimate(size as u64, interval);
     r.estimate.store(est, Ordering::Relaxed);
     let k = (component as usize).min(COMPONENTS);
-    COMPONENT_BYTES[k].fetch_add(est, Ordering::Relaxed);
-    COMPONENT_SAMPLES[k].fetch_add(1, Ordering::Relaxed);
+    TOTALS[k].bytes.fetch_add(est, Ordering::Relaxed);
+    TOTALS[k].samples.fetch_add(1, Ordering::Relaxed);
     r.depth.store(depth as u32, Ordering::Relaxed);
     for (f, &ip) in r.frames.iter().zip(&stack[SKIP..SKIP + depth]) {
         f.store(ip as u64, Ordering::Relaxed);
@@ -259,13 +277,14 @@ pub(crate) fn remove(slot: u32) -> (u32, usize) {
         r.size.load(Ordering::Relaxed) as usize,
     );
     let k = (r.component.load(Ordering::Relaxed) as usize).min(COMPONENTS);
-    COMPONENT_BYTES[k].fetch_sub(r.estimate.load(Ordering::Relaxed), Ordering::Relaxed);
-    COMPONENT_SAMPLES[k].fetch_sub(1, Ordering::Relaxed);
+    TOTALS[k]
+        .bytes
+        .fetch_sub(r.estimate.load(Ordering::Relaxed), Ordering::Relaxed);
+    TOTALS[k].samples.fetch_sub(1, Ordering::Relaxed);
     r.seq.write_begin();
     r.live.store(0, Ordering::Relaxed);
     r.seq.write_end();
-    t.free.push(&t.next, slot);
-    REMOVED.fetch_add(1, Ordering::Relaxed);
+    t.free.push(|k| t.link(k), slot);
     out
 }
 
@@ -301,7 +320,9 @@ pub(crate) fn resize(slot: u32, size: usize, class: u32) {
     );
     let new_est = (est as f64 * size as f64 / old.max(1) as f64) as u64;
     let k = (r.component.load(Ordering::Relaxed) as usize).min(COMPONENTS);
-    COMPONENT_BYTES[k].fetch_add(new_est.wrapping_sub(est), Ordering::Relaxed);
+    TOTALS[k]
+        .bytes
+        .fetch_add(new_est.wrapping_sub(est), Ordering::Relaxed);
     r.seq.write_begin();
     r.estimate.store(new_est, Ordering::Relaxed);
     r.size.store(size as u64, Ordering::Relaxed);
@@ -407,7 +428,12 @@ pub fn counters() -> ProfileCounters {
     ProfileCounters {
         taken: TAKEN.load(Ordering::Relaxed),
         dropped: DROPPED.load(Ordering::Relaxed),
-        removed: REMOVED.load(Ordering::Relaxed),
+        removed: TAKEN.load(Ordering::Relaxed).saturating_sub(
+            TOTALS
+                .iter()
+                .map(|t| t.samples.load(Ordering::Relaxed))
+                .sum(),
+        ),
         stacks: crate::unwind::ALL.load(Ordering::Relaxed) as u64,
         stacks_unwound: crate::unwind::SLOW.load(Ordering::Relaxed) as u64,
     }
@@ -484,8 +510,8 @@ pub fn set_component(id: u32) -> u32 {
 /// the table: calls `f(name, estimated live bytes, live samples)` for each
 /// component with live samples ("" for memory allocated outside any).
 pub fn components_live(mut f: impl FnMut(&'static str, u64, u64)) {
-    for k in 0..=COMPONENTS {
-        let n = COMPONENT_SAMPLES[k].load(Ordering::Relaxed);
+    for (k, totals) in TOTALS.iter().enumerate() {
+        let n = totals.samples.load(Ordering::Relaxed);
         if n == 0 {
             continue;
         }
@@ -494,7 +520,7 @@ pub fn components_live(mut f: impl FnMut(&'static str, u64, u64)) {
         } else {
             component_name(k as u32).unwrap_or("")
         };
-        f(name, COMPONENT_BYTES[k].load(Ordering::Relaxed), n);
+        f(name, totals.bytes.load(Ordering::Relaxed), n);
     }
 }
 

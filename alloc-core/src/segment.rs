@@ -157,16 +157,25 @@ pub(crate) unsafe fn page_run_bytes(p: *const u8) -> usize {
     unsafe { (*segment_of(p)).pages.run_len(page_index(p)) * PAGE_SIZE }
 }
 
-/// Swap the leak investigator's sample slot of the page run at `p` with
-/// `slot` (0: not sampled); returns the slot it held.
+/// The leak investigator's sample slot of the page run at `p` (0: not
+/// sampled).
 ///
 /// # Safety
 /// * `p` is the start of a live page run held by the caller (the entry is
 ///   an atomic; only the run's holder changes it, and [`PageMap::take`]
 ///   clears it before a new run is handed out).
-pub(crate) unsafe fn swap_run_sample(p: *const u8, slot: u16) -> u16 {
+pub(crate) unsafe fn run_sample(p: *const u8) -> u16 {
     // SAFETY: caller contract: the header is mapped.
-    unsafe { (*segment_of(p)).pages.swap_sample(page_index(p), slot) }
+    unsafe { (*segment_of(p)).pages.sample(page_index(p)) }
+}
+
+/// Set the leak investigator's sample slot of the page run at `p`.
+///
+/// # Safety
+/// * As [`run_sample`].
+pub(crate) unsafe fn set_run_sample(p: *const u8, slot: u16) {
+    // SAFETY: caller contract: the header is mapped.
+    unsafe { (*segment_of(p)).pages.set_sample(page_index(p), slot) }
 }
 
 /// For hardened checks: at page address `p` of a page segment, the length

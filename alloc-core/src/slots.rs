@@ -12,9 +12,10 @@
 
 use crate::sync::{fence, AtomicU32, AtomicU64, Ordering};
 
-/// A stack of free slots `1..=n`. The successor of each free slot is kept
-/// in a `next` array the caller owns (one entry per slot, index `slot - 1`,
-/// 0 for none).
+/// A stack of free slots `1..=n`. The successor of each free slot (0 for
+/// none) is kept where the caller says: `next(slot)` (in the sample table,
+/// a word of the slot's own record, so a push or pop touches no other
+/// line).
 pub(crate) struct SlotStack {
     /// Low 32 bits: the top slot (0: empty); high 32 bits: a tag bumped by
     /// every change.
@@ -32,11 +33,11 @@ impl SlotStack {
     }
 
     /// Push slot `i` (1-based, not on the stack, held by the caller).
-    pub(crate) fn push(&self, next: &[AtomicU32], i: u32) {
-        debug_assert!(i >= 1 && i as usize <= next.len());
+    pub(crate) fn push<'a>(&self, next: impl Fn(u32) -> &'a AtomicU32, i: u32) {
+        debug_assert!(i >= 1);
         let mut h = self.head.load(Ordering::Relaxed);
         loop {
-            next[i as usize - 1].store(h as u32, Ordering::Relaxed);
+            next(i).store(h as u32, Ordering::Relaxed);
             let new = ((h >> 32).wrapping_add(1) << 32) | u64::from(i);
             // Release: the slot's `next` entry (and whatever the pusher
             // wrote to the slot's record) is visible to whoever pops it.
@@ -51,7 +52,7 @@ impl SlotStack {
     }
 
     /// Pop a slot, or `None` when every slot is held.
-    pub(crate) fn pop(&self, next: &[AtomicU32]) -> Option<u32> {
+    pub(crate) fn pop<'a>(&self, next: impl Fn(u32) -> &'a AtomicU32) -> Option<u32> {
         let mut h = self.head.load(Ordering::Acquire);
         loop {
             let top = h as u32;
@@ -60,7 +61,7 @@ impl SlotStack {
             }
             // May read the entry of a slot another thread popped meanwhile:
             // the tag then makes the CAS fail.
-            let after = next[top as usize - 1].load(Ordering::Relaxed);
+            let after = next(top).load(Ordering::Relaxed);
             let new = ((h >> 32).wrapping_add(1) << 32) | u64::from(after);
             match self
                 .head
@@ -118,17 +119,18 @@ mod tests {
 
     #[test]
     fn stack_hands_out_each_slot_once() {
-        let next: Vec<AtomicU32> = (0..4).map(|_| AtomicU32::new(0)).collect();
+        let links: Vec<AtomicU32> = (0..4).map(|_| AtomicU32::new(0)).collect();
+        let next = |i: u32| &links[i as usize - 1];
         let s = SlotStack::new();
         for i in 1..=4 {
-            s.push(&next, i);
+            s.push(next, i);
         }
-        let mut got: Vec<u32> = core::iter::from_fn(|| s.pop(&next)).collect();
+        let mut got: Vec<u32> = core::iter::from_fn(|| s.pop(next)).collect();
         got.sort_unstable();
         assert_eq!(got, [1, 2, 3, 4]);
-        assert_eq!(s.pop(&next), None);
-        s.push(&next, 3);
-        assert_eq!(s.pop(&next), Some(3));
+        assert_eq!(s.pop(next), None);
+        s.push(next, 3);
+        assert_eq!(s.pop(next), Some(3));
     }
 
     #[test]

@@ -279,7 +279,7 @@ unsafe fn sampled_run(heap: *mut Heap, req: usize, c: usize, slot: u32) -> Optio
         }
         match got {
             Some((p, zero)) => {
-                segment::swap_run_sample(p, slot as u16);
+                segment::set_run_sample(p, slot as u16);
                 Some((p, zero))
             }
             None => {
@@ -310,7 +310,7 @@ unsafe fn sample_run(heap: *mut Heap, p: *mut u8, req: usize, c: usize) {
         (*heap).run_sample_at = (*heap).run_req.saturating_add(gap);
         let slot = profile::record(req, sample_class_of(c), mean);
         if slot != 0 {
-            segment::swap_run_sample(p, slot as u16);
+            segment::set_run_sample(p, slot as u16);
         }
     }
 }

@@ -262,8 +262,9 @@ pub(crate) unsafe fn count_run_freed(heap: *mut Heap, p: *mut u8, req: usize) {
     // SAFETY: caller contract.
     unsafe {
         if cfg!(feature = "profile") {
-            let slot = crate::segment::swap_run_sample(p, 0);
+            let slot = crate::segment::run_sample(p);
             if slot != 0 {
+                crate::segment::set_run_sample(p, 0);
                 let (class, size) = crate::profile::remove(u32::from(slot));
                 count_run_as(heap, run_class_of_sample(class), size, false);
                 return;
@@ -325,13 +326,7 @@ pub(crate) unsafe fn count_run_resized(heap: *mut Heap, p: *mut u8, old: usize, 
 /// * `p` starts a live page run held by the caller.
 unsafe fn run_sample(p: *mut u8) -> u32 {
     // SAFETY: caller contract: only the run's holder changes its entry.
-    unsafe {
-        let slot = crate::segment::swap_run_sample(p, 0);
-        if slot != 0 {
-            crate::segment::swap_run_sample(p, slot);
-        }
-        u32::from(slot)
-    }
+    unsafe { u32::from(crate::segment::run_sample(p)) }
 }
 
 /// A counting class (or [`LARGE_RUN`]) as a sample's class.
