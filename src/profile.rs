@@ -18,7 +18,7 @@
 //!
 //! fn main() {
 //!     use pool_alloc::profile::{self, Profile};
-//!     profile::start(64 << 10); // a sample per 64 KiB on average
+//!     profile::start(16 << 10); // a sample per 16 KiB on average
 //!     let cache = profile::component("cache");
 //!     let kept: Vec<Vec<u8>> = {
 //!         let _in_cache = cache.enter();
