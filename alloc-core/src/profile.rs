@@ -38,8 +38,10 @@ pub const FRAMES: usize = 32;
 pub const CAPACITY: usize = 8192;
 /// Components that can be named ([`component`]).
 pub const COMPONENTS: usize = 255;
-/// The `class` of a sample in the large band (above 1 MiB).
-pub const LARGE_CLASS: u32 = u32::MAX;
+/// The `class` of a sample in the large band (above 1 MiB): the tag the
+/// allocator counts large blocks served as page runs under, so a sample's
+/// class is always the class it is counted in.
+pub const LARGE_CLASS: u32 = 63;
 
 /// Frames of the recording itself skipped at the top of each stack
 /// ([`record`]'s).
@@ -56,9 +58,6 @@ struct Record {
     depth: AtomicU32,
     size: AtomicU64,
     interval: AtomicU64,
-    /// The live bytes this sample stands for (size / probability), as
-    /// added to its component's total.
-    estimate: AtomicU64,
     birth_ms: AtomicU64,
     thread: AtomicU64,
     frames: [AtomicU64; FRAMES],
@@ -104,14 +103,21 @@ static TOTALS: [Totals; COMPONENTS + 1] = [const {
     }
 }; COMPONENTS + 1];
 
-/// The live bytes a sample of `size` bytes taken at mean interval `mean`
-/// stands for: `size / (1 - exp(-size / mean))`.
-fn estimate(size: u64, mean: u64) -> u64 {
+/// The probability that a block of `size` bytes is sampled at mean
+/// interval `mean` (1 when every allocation is: `mean` 0 in a record means
+/// it was taken with sampling switched off, which never happens).
+fn probability(size: u64, mean: u64) -> f64 {
     if mean == 0 {
-        return size;
+        return 1.0;
     }
-    let p = 1.0 - (-(size as f64) / mean as f64).exp();
-    (size as f64 / p.max(f64::MIN_POSITIVE)) as u64
+    (1.0 - (-(size as f64) / mean as f64).exp()).max(f64::MIN_POSITIVE)
+}
+
+/// The live bytes a sample of `size` bytes taken at mean interval `mean`
+/// stands for: `size / probability`. Added to its component's total when
+/// recorded or resized, taken off again with the same arguments.
+fn estimate(size: u64, mean: u64) -> u64 {
+    (size as f64 / probability(size, mean)) as u64
 }
 
 thread_local! {
@@ -243,7 +249,6 @@ fn record_as_owner(size: usize, class: u32, interval: u64) -> u32 {
     let component = COMPONENT.try_with(|c| c.get()).unwrap_or(0);
     r.component.store(component, Ordering::Relaxed);
     let est = estimate(size as u64, interval);
-    r.estimate.store(est, Ordering::Relaxed);
     let k = (component as usize).min(COMPONENTS);
     TOTALS[k].bytes.fetch_add(est, Ordering::Relaxed);
     TOTALS[k].samples.fetch_add(1, Ordering::Relaxed);
@@ -264,67 +269,63 @@ fn record_as_owner(size: usize, class: u32, interval: u64) -> u32 {
 /// Never on a slot [`record`] returned; a bad slot is a bug (debug
 /// assertion) and is ignored in release builds.
 pub(crate) fn remove(slot: u32) -> (u32, usize) {
-    let t = TABLE.load(Ordering::Acquire);
-    if t.is_null() || slot == 0 || slot as usize > CAPACITY {
+    let Some((t, r)) = record_of(slot) else {
         debug_assert!(false, "bad sample slot {slot}");
         return (0, 0);
-    }
-    // SAFETY: a published table is mapped for the life of the process.
-    let t = unsafe { &*t };
-    let r = &t.records[slot as usize - 1];
-    let out = (
+    };
+    let (class, size) = (
         r.class.load(Ordering::Relaxed),
-        r.size.load(Ordering::Relaxed) as usize,
+        r.size.load(Ordering::Relaxed),
     );
     let k = (r.component.load(Ordering::Relaxed) as usize).min(COMPONENTS);
-    TOTALS[k]
-        .bytes
-        .fetch_sub(r.estimate.load(Ordering::Relaxed), Ordering::Relaxed);
+    let est = estimate(size, r.interval.load(Ordering::Relaxed));
+    TOTALS[k].bytes.fetch_sub(est, Ordering::Relaxed);
     TOTALS[k].samples.fetch_sub(1, Ordering::Relaxed);
     r.seq.write_begin();
     r.live.store(0, Ordering::Relaxed);
     r.seq.write_end();
     t.free.push(|k| t.link(k), slot);
-    out
+    (class, size as usize)
+}
+
+/// The table and the record of `slot`, if the table exists and the slot
+/// is one of its.
+fn record_of(slot: u32) -> Option<(&'static Table, &'static Record)> {
+    let t = TABLE.load(Ordering::Acquire);
+    if t.is_null() || slot == 0 || slot as usize > CAPACITY {
+        return None;
+    }
+    // SAFETY: a published table is mapped for the life of the process.
+    let t: &'static Table = unsafe { &*t };
+    Some((t, &t.records[slot as usize - 1]))
 }
 
 /// The class and size the sampled block of `slot` is counted under (its
 /// holder asks).
 pub(crate) fn counted(slot: u32) -> (u32, usize) {
-    let t = TABLE.load(Ordering::Acquire);
-    if t.is_null() || slot == 0 || slot as usize > CAPACITY {
-        return (0, 0);
+    match record_of(slot) {
+        Some((_, r)) => (
+            r.class.load(Ordering::Relaxed),
+            r.size.load(Ordering::Relaxed) as usize,
+        ),
+        None => (0, 0),
     }
-    // SAFETY: a published table is mapped for the life of the process.
-    let r = unsafe { &(*t).records[slot as usize - 1] };
-    (
-        r.class.load(Ordering::Relaxed),
-        r.size.load(Ordering::Relaxed) as usize,
-    )
 }
 
 /// The sampled block of `slot` was resized in place to `size` bytes of
 /// `class`.
 pub(crate) fn resize(slot: u32, size: usize, class: u32) {
-    let t = TABLE.load(Ordering::Acquire);
-    if t.is_null() || slot == 0 || slot as usize > CAPACITY {
+    let Some((_, r)) = record_of(slot) else {
         return;
-    }
-    // SAFETY: a published table is mapped for the life of the process.
-    let r = unsafe { &(*t).records[slot as usize - 1] };
-    // The estimate scales with the size at the probability the sample was
-    // taken with.
-    let (old, est) = (
+    };
+    let (old, mean) = (
         r.size.load(Ordering::Relaxed),
-        r.estimate.load(Ordering::Relaxed),
+        r.interval.load(Ordering::Relaxed),
     );
-    let new_est = (est as f64 * size as f64 / old.max(1) as f64) as u64;
     let k = (r.component.load(Ordering::Relaxed) as usize).min(COMPONENTS);
-    TOTALS[k]
-        .bytes
-        .fetch_add(new_est.wrapping_sub(est), Ordering::Relaxed);
+    let change = estimate(size as u64, mean).wrapping_sub(estimate(old, mean));
+    TOTALS[k].bytes.fetch_add(change, Ordering::Relaxed);
     r.seq.write_begin();
-    r.estimate.store(new_est, Ordering::Relaxed);
     r.size.store(size as u64, Ordering::Relaxed);
     r.class.store(class, Ordering::Relaxed);
     r.seq.write_end();
@@ -355,11 +356,7 @@ pub struct Sample {
 impl Sample {
     /// The probability that a block of this size was sampled.
     pub fn probability(&self) -> f64 {
-        if self.interval == 0 {
-            return 1.0;
-        }
-        let p = 1.0 - (-(self.size as f64) / self.interval as f64).exp();
-        p.max(f64::MIN_POSITIVE)
+        probability(self.size, self.interval)
     }
 }
 

@@ -166,7 +166,8 @@ fn prom_series(
 impl Snapshot {
     /// The snapshot as one JSON object: every figure of the lists in
     /// `fields.rs`, `fragmentation`, `large`, `classes` (every class, in
-    /// class order, with its `reuse_rate`) and `reclaim`.
+    /// class order, with its `reuse_rate`), `reclaim`, and `components` (name and
+    /// figures each).
     pub fn to_json(&self) -> String {
         let mut s = String::with_capacity(4096);
         s.push('{');
@@ -191,13 +192,12 @@ impl Snapshot {
         r.write_json_figures(&mut s);
         let _ = write!(
             s,
-            ",\"pressure\":\"{}\",\"runs\":{:?},\"bytes\":{:?},\"pressure_events\":{:?}}}}}",
+            ",\"pressure\":\"{}\",\"runs\":{:?},\"bytes\":{:?},\"pressure_events\":{:?}}}",
             crate::PRESSURE_LEVELS[(r.pressure_level as usize).min(3)],
             r.runs,
             r.bytes,
             r.pressure_events
         );
-        s.pop(); // reopen the object for the components
         s.push_str(",\"components\":[");
         for (i, c) in self.components.iter().enumerate() {
             if i > 0 {

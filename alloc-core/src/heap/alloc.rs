@@ -13,7 +13,7 @@ use super::free::process_delayed;
 use super::reclaim::{reclaim_for_limit, reclaim_other_heaps, release_kept_slabs};
 use super::{
     charge_sample, count_run, count_run_resized, count_slab, current_heap, empty_slab, owner_tag,
-    queue, run_class, sample_class_of, sample_due, set_sample_gap, unkeep, Heap, LARGE_RUN,
+    queue, run_class, sample_due, set_sample_gap, unkeep, Heap, LARGE_RUN,
 };
 use crate::config::{self, Config};
 use crate::counters::bump;
@@ -118,16 +118,7 @@ pub(crate) fn alloc_pages(req: usize, cfg: &Config) -> (*mut u8, bool) {
     // SAFETY: `heap` is this thread's heap; its segment set is changed only
     // under its lock.
     unsafe {
-        if !(*heap).delayed.is_empty() {
-            process_delayed(heap);
-        }
-        (*heap).set_lock.lock();
-        let mut got = (*heap).segments.take_pages(n, c as u8);
-        (*heap).set_lock.unlock();
-        if got.is_none() {
-            got = new_pages(heap, n, c);
-        }
-        let Some((p, zero)) = got else {
+        let Some((p, zero)) = take_run(heap, n, c) else {
             return (ptr::null_mut(), false);
         };
         if cfg!(feature = "profile") {
@@ -138,6 +129,26 @@ pub(crate) fn alloc_pages(req: usize, cfg: &Config) -> (*mut u8, bool) {
             bump(&(*heap).carved[c], 1);
         }
         (p, zero)
+    }
+}
+
+/// A run of `n` pages tagged `c` for `heap`: remote frees of its page runs
+/// taken first (so their pages can serve it), then best fit from its page
+/// segments, else from a new one. `None` when out of memory.
+///
+/// # Safety
+/// * `heap` is the calling thread's heap.
+unsafe fn take_run(heap: *mut Heap, n: usize, c: usize) -> Option<(*mut u8, bool)> {
+    // SAFETY: caller contract; the segment set is changed only under its
+    // lock.
+    unsafe {
+        if !(*heap).delayed.is_empty() {
+            process_delayed(heap);
+        }
+        (*heap).set_lock.lock();
+        let got = (*heap).segments.take_pages(n, c as u8);
+        (*heap).set_lock.unlock();
+        got.or_else(|| new_pages(heap, n, c))
     }
 }
 
@@ -268,16 +279,7 @@ unsafe fn sampled_run(heap: *mut Heap, req: usize, c: usize, slot: u32) -> Optio
     // SAFETY: caller contract; the run is ours until handed out, so its
     // map entry is ours to mark.
     unsafe {
-        if !(*heap).delayed.is_empty() {
-            process_delayed(heap);
-        }
-        (*heap).set_lock.lock();
-        let mut got = (*heap).segments.take_pages(n, c as u8);
-        (*heap).set_lock.unlock();
-        if got.is_none() {
-            got = new_pages(heap, n, c);
-        }
-        match got {
+        match take_run(heap, n, c) {
             Some((p, zero)) => {
                 segment::set_run_sample(p, slot as u16);
                 Some((p, zero))
@@ -301,14 +303,13 @@ unsafe fn sample_run(heap: *mut Heap, p: *mut u8, req: usize, c: usize) {
     // SAFETY: caller contract.
     unsafe {
         redraw_if_changed(heap);
-        (*heap).run_req = (*heap).run_req.wrapping_add(req as u64);
-        if (*heap).run_req < (*heap).run_sample_at {
+        (*heap).run_sample_left = (*heap).run_sample_left.wrapping_sub(req as i64);
+        if (*heap).run_sample_left >= 0 {
             return;
         }
         let mean = profile::interval();
-        let gap = profile::next_gap(&mut (*heap).sample_rng, mean);
-        (*heap).run_sample_at = (*heap).run_req.saturating_add(gap);
-        let slot = profile::record(req, sample_class_of(c), mean);
+        (*heap).run_sample_left = gap_left(profile::next_gap(&mut (*heap).sample_rng, mean));
+        let slot = profile::record(req, c as u32, mean);
         if slot != 0 {
             segment::set_run_sample(p, slot as u16);
         }
@@ -335,9 +336,13 @@ unsafe fn redraw_if_changed(heap: *mut Heap) {
         for c in 0..CLASSES {
             set_sample_gap(heap, c, profile::next_gap(&mut (*heap).sample_rng, mean));
         }
-        let gap = profile::next_gap(&mut (*heap).sample_rng, mean);
-        (*heap).run_sample_at = (*heap).run_req.saturating_add(gap);
+        (*heap).run_sample_left = gap_left(profile::next_gap(&mut (*heap).sample_rng, mean));
     }
+}
+
+/// A gap as a countdown (from `i64::MAX` on: never).
+fn gap_left(gap: u64) -> i64 {
+    gap.min(i64::MAX as u64) as i64
 }
 
 /// The slow path: take pending frees, find a slab with space, or make one.

@@ -89,12 +89,10 @@ pub(crate) struct Heap {
     /// The leak investigator (`profile.rs`), holder only: the random state
     /// its sample gaps are drawn from, the interval version they were
     /// drawn for, and for page runs (sampled on their own slow path, all
-    /// sizes together) the requested bytes so far and the next sample
-    /// point.
+    /// sizes together) the requested bytes to go before the next sample.
     pub(crate) sample_rng: u64,
     pub(crate) profile_epoch: u64,
-    pub(crate) run_req: u64,
-    pub(crate) run_sample_at: u64,
+    pub(crate) run_sample_left: i64,
     /// Registry link (push-only list of every heap ever made).
     pub(crate) all_next: *mut Heap,
     /// Blocks of full slabs handed over by remote frees. Other threads
@@ -200,6 +198,7 @@ pub(crate) fn registry_first() -> *mut Heap {
 /// The "class" of a large block served as a page run: counted in the
 /// large band, and the tag its pages carry.
 pub(crate) const LARGE_RUN: usize = crate::segment::TAGS - 1;
+const _: () = assert!(LARGE_RUN == crate::profile::LARGE_CLASS as usize);
 
 /// What a page run of `req` bytes is counted under: its size class, or
 /// [`LARGE_RUN`] (the large band) above the pooled band.
@@ -262,11 +261,11 @@ pub(crate) unsafe fn count_run_freed(heap: *mut Heap, p: *mut u8, req: usize) {
     // SAFETY: caller contract.
     unsafe {
         if cfg!(feature = "profile") {
-            let slot = crate::segment::run_sample(p);
+            let slot = run_sample(p);
             if slot != 0 {
                 crate::segment::set_run_sample(p, 0);
-                let (class, size) = crate::profile::remove(u32::from(slot));
-                count_run_as(heap, run_class_of_sample(class), size, false);
+                let (class, size) = crate::profile::remove(slot);
+                count_run_as(heap, class as usize, size, false);
                 return;
             }
         }
@@ -288,7 +287,7 @@ pub(crate) unsafe fn note_run_resize(p: *mut u8, req: usize) {
     unsafe {
         let slot = run_sample(p);
         if slot != 0 {
-            crate::profile::resize(slot, req, sample_class_of(run_class(req)));
+            crate::profile::resize(slot, req, run_class(req) as u32);
         }
     }
 }
@@ -313,8 +312,8 @@ pub(crate) unsafe fn count_run_resized(heap: *mut Heap, p: *mut u8, old: usize, 
             count_run(heap, old, false);
         } else {
             let (class, size) = crate::profile::counted(slot);
-            count_run_as(heap, run_class_of_sample(class), size, false);
-            crate::profile::resize(slot, new, sample_class_of(run_class(new)));
+            count_run_as(heap, class as usize, size, false);
+            crate::profile::resize(slot, new, run_class(new) as u32);
         }
         count_run(heap, new, true);
     }
@@ -327,24 +326,6 @@ pub(crate) unsafe fn count_run_resized(heap: *mut Heap, p: *mut u8, old: usize, 
 unsafe fn run_sample(p: *mut u8) -> u32 {
     // SAFETY: caller contract: only the run's holder changes its entry.
     unsafe { u32::from(crate::segment::run_sample(p)) }
-}
-
-/// A counting class (or [`LARGE_RUN`]) as a sample's class.
-fn sample_class_of(c: usize) -> u32 {
-    if c == LARGE_RUN {
-        crate::profile::LARGE_CLASS
-    } else {
-        c as u32
-    }
-}
-
-/// A sample's class as a counting class (or [`LARGE_RUN`]).
-fn run_class_of_sample(class: u32) -> usize {
-    if class == crate::profile::LARGE_CLASS {
-        LARGE_RUN
-    } else {
-        class as usize
-    }
 }
 
 /// Owner thread, the fast path, before anything else: take `req` off
