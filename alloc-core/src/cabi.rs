@@ -27,7 +27,7 @@ use crate::config::Config;
 use crate::heap::alloc::{alloc_fast, grow_run_in_place, PAGE_RUN_MAX};
 use crate::heap::{exit, free::free, note_resize};
 use crate::pool::PoolAlloc;
-use crate::segment::{page_run_bytes, page_state, segment_of, SEG_MASK, SEG_SIZE};
+use crate::segment::{page_run_bytes, page_state, segment_of, SEG_KIND_LARGE, SEG_MASK, SEG_SIZE};
 use crate::size_class::{
     class_of, class_of_small, class_size, div_by_class, is_page_class, POOLED_MAX, SMALL_MAX,
 };
@@ -314,6 +314,11 @@ unsafe fn checked(p: *mut u8) -> (u8, *mut u8, usize) {
                     misuse(b"free of an interior pointer", p);
                 }
                 (KIND_LARGE, p, 0)
+            }
+            // Past the first slice of a large block: its slices have no
+            // descriptor of their own, the segment says what it is.
+            _ if (*segment_of(p)).kind == SEG_KIND_LARGE => {
+                misuse(b"free of an interior pointer", p)
             }
             _ => misuse(b"free of a pointer this allocator does not hold", p),
         }

@@ -133,7 +133,7 @@ fn sample_large(size: usize, seed: u64) -> u32 {
     }
     let gap = crate::profile::next_gap(&mut rng, mean).min(i64::MAX as u64);
     LARGE_LEFT.store(gap as i64, Ordering::Relaxed);
-    crate::profile::record(size, crate::profile::LARGE_CLASS, mean)
+    crate::profile::record(size, crate::profile::LARGE_CLASS, mean).0
 }
 
 /// Make slice 0's descriptor a large-block descriptor, and point the
@@ -252,7 +252,11 @@ pub(crate) unsafe fn realloc(p: *mut u8, align: usize, new_size: usize) -> *mut 
         let done = |seg: *mut Segment| {
             (*seg).large_size = new_size;
             if (*seg).large_sample != 0 {
-                crate::profile::resize((*seg).large_sample, new_size, crate::profile::LARGE_CLASS);
+                let _ = crate::profile::resize(
+                    (*seg).large_sample,
+                    new_size,
+                    crate::profile::LARGE_CLASS,
+                );
             }
             GLOBAL.large_live_bytes.add(new_size);
             GLOBAL.large_live_bytes.sub(old_size);

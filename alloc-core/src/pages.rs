@@ -17,7 +17,7 @@
 //! segment; the caller (`segment.rs`) holds the set's lock, links the bins
 //! and does the `madvise`.
 
-use core::sync::atomic::{AtomicU16, Ordering};
+use core::sync::atomic::{AtomicU16, AtomicU32, Ordering};
 
 /// Pages a page segment's map covers (the usable slices of a segment).
 pub(crate) const PAGES: usize = 1008;
@@ -150,11 +150,14 @@ pub(crate) struct Taken {
     pub(crate) zero: bool,
 }
 
-/// A run's length and sample slot (`PageMap::runs`).
+/// A run's length, sample slot and the sample's quick word
+/// (`profile::quick`: what its free needs, so it never reads the record)
+/// (`PageMap::runs`).
 #[repr(C)]
 struct RunEntry {
     len: u16,
     sample: AtomicU16,
+    quick: AtomicU32,
 }
 
 /// The page bookkeeping of one page segment. Zeroed memory is not a valid
@@ -265,15 +268,21 @@ impl PageMap {
         t
     }
 
-    /// The sample slot of the run starting at page `i` (0: none).
-    pub(crate) fn sample(&self, i: usize) -> u16 {
-        self.runs[i].sample.load(Ordering::Acquire)
+    /// The sample slot of the run starting at page `i` (0: none) and, when
+    /// it has one, its quick word (`profile::quick`).
+    pub(crate) fn sample(&self, i: usize) -> (u16, u32) {
+        let slot = self.runs[i].sample.load(Ordering::Acquire);
+        if slot == 0 {
+            return (0, 0);
+        }
+        (slot, self.runs[i].quick.load(Ordering::Relaxed))
     }
 
-    /// Set the sample slot of the run starting at page `i`. Only the run's
-    /// holder does (its allocating thread before handing it out, then
-    /// whoever frees it), so a plain store: no locked instruction.
-    pub(crate) fn set_sample(&self, i: usize, slot: u16) {
+    /// Set the sample slot and quick word of the run starting at page `i`.
+    /// Only the run's holder does (its allocating thread before handing it
+    /// out, then whoever frees it), so plain stores: no locked instruction.
+    pub(crate) fn set_sample(&self, i: usize, slot: u16, quick: u32) {
+        self.runs[i].quick.store(quick, Ordering::Relaxed);
         self.runs[i].sample.store(slot, Ordering::Release);
     }
 

@@ -14,7 +14,11 @@
 //!   run whose first page's map entry holds the record's slot
 //!   (`segment::set_run_sample`). Every free of a page run already leaves
 //!   the fast path for the page-run branch, which reads that entry: no
-//!   lookup on any other free.
+//!   lookup on any other free. For a sample of a page run, the entry also
+//!   holds its component and estimate (`quick`), so its free drops it
+//!   (a live bit and the slot's link, both outside the record) without
+//!   reading its record: that line would be a cache miss on every sampled
+//!   free in a program that touches a lot of memory.
 //! * **Capacity**: [`CAPACITY`] records. When every slot holds a live
 //!   sample, a new sample is dropped (the block is served normally) and
 //!   counted in [`ProfileCounters::dropped`]; a profile then under-counts,
@@ -28,7 +32,7 @@
 
 use crate::os;
 use crate::slots::{Seq, SlotStack};
-use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use core::cell::Cell;
 use core::ptr;
 
@@ -47,12 +51,12 @@ pub const LARGE_CLASS: u32 = 63;
 /// ([`record`]'s).
 const SKIP: usize = 1;
 
-#[repr(C)]
+/// One sample. Aligned to a cache line: its header (everything but the
+/// frames) is one line. Its sequence lock and live flag are kept apart
+/// ([`Table`]): a record is written with plain stores only, which never
+/// wait for its (usually cold) lines, and dropped without touching it.
+#[repr(C, align(64))]
 struct Record {
-    seq: Seq,
-    /// The next free slot while this one is free (`SlotStack`).
-    next: AtomicU32,
-    live: AtomicU32,
     class: AtomicU32,
     component: AtomicU32,
     depth: AtomicU32,
@@ -63,16 +67,46 @@ struct Record {
     frames: [AtomicU64; FRAMES],
 }
 
+/// The free-slot stack's head, on a line of its own.
+#[repr(C, align(64))]
+struct Head(SlotStack);
+
 #[repr(C)]
 struct Table {
-    free: SlotStack,
+    free: Head,
+    /// Per slot (index `slot - 1`): 1 while its record is a live sample.
+    /// Written by the slot's holder only (plain stores). Kept apart from
+    /// the records with the sequence locks and the free-slot links, so
+    /// that dropping a sample whose free knows its component and estimate
+    /// ([`remove_quick`]) never touches its record.
+    live: [AtomicU8; CAPACITY],
+    /// Per slot: its record's sequence lock.
+    seqs: [Seq; CAPACITY],
+    /// The next free slot of each free slot (`SlotStack`).
+    links: [AtomicU32; CAPACITY],
     records: [Record; CAPACITY],
 }
 
 impl Table {
     /// The free-slot link of `slot` (1-based).
     fn link(&self, slot: u32) -> &AtomicU32 {
-        &self.records[slot as usize - 1].next
+        &self.links[slot as usize - 1]
+    }
+
+    fn is_live(&self, slot: u32) -> bool {
+        self.live[slot as usize - 1].load(Ordering::Acquire) != 0
+    }
+
+    fn seq(&self, slot: u32) -> &Seq {
+        &self.seqs[slot as usize - 1]
+    }
+
+    /// Drop the sample of `slot` from its component's totals (`units` of
+    /// 16 bytes, component index `k`) and free the slot.
+    fn release(&self, slot: u32, units: u64, k: usize) {
+        TOTALS[k].fetch_sub(totals_delta(units), Ordering::Relaxed);
+        self.live[slot as usize - 1].store(0, Ordering::Release);
+        self.free.0.push(|k| self.link(k), slot);
     }
 }
 
@@ -86,22 +120,22 @@ static EPOCH: AtomicU64 = AtomicU64::new(1);
 static TAKEN: AtomicU64 = AtomicU64::new(0);
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 
-/// A component's running totals: estimated live bytes and live samples,
-/// side by side (one line for both changes).
-struct Totals {
-    bytes: AtomicU64,
-    samples: AtomicU64,
+/// Per component (index 0: none), kept as samples come and go, so a
+/// snapshot reads them without walking the table: its estimated live
+/// bytes in 16-byte units above bit 16, its live samples (at most
+/// [`CAPACITY`], so they never carry) below, so one locked add changes
+/// both. Samples removed so far are the samples taken less the live ones.
+static TOTALS: [AtomicU64; COMPONENTS + 1] = [const { AtomicU64::new(0) }; COMPONENTS + 1];
+
+/// What one sample of `units` adds to its component's [`TOTALS`] word.
+fn totals_delta(units: u64) -> u64 {
+    (units << 16) + 1
 }
 
-/// Per component (index 0: none), kept as samples come and go, so a
-/// snapshot reads them without walking the table. Samples removed so far
-/// are the samples taken less the live ones.
-static TOTALS: [Totals; COMPONENTS + 1] = [const {
-    Totals {
-        bytes: AtomicU64::new(0),
-        samples: AtomicU64::new(0),
-    }
-}; COMPONENTS + 1];
+/// A [`TOTALS`] word as (estimated live bytes, live samples).
+fn totals_of(word: u64) -> (u64, u64) {
+    ((word >> 16) << 4, word & 0xffff)
+}
 
 /// The probability that a block of `size` bytes is sampled at mean
 /// interval `mean` (1 when every allocation is: `mean` 0 in a record means
@@ -114,10 +148,23 @@ fn probability(size: u64, mean: u64) -> f64 {
 }
 
 /// The live bytes a sample of `size` bytes taken at mean interval `mean`
-/// stands for: `size / probability`. Added to its component's total when
-/// recorded or resized, taken off again with the same arguments.
-fn estimate(size: u64, mean: u64) -> u64 {
-    (size as f64 / probability(size, mean)) as u64
+/// stands for (`size / probability`), in units of 16 bytes, rounded: what
+/// its component's total counts (so the total is exact to 16 bytes a
+/// sample). Added when recorded or resized, taken off again with the same
+/// arguments, or from [`quick`]'s copy of it.
+fn estimate_units(size: u64, mean: u64) -> u64 {
+    ((size as f64 / probability(size, mean)) as u64 + 8) >> 4
+}
+
+/// A page-run sample's component index and estimate, packed in the 32 bits
+/// the page map keeps beside its slot, so its free needs no record:
+/// `units << 8 | component` (0: too big to pack; the free reads the
+/// record).
+pub(crate) fn quick(units: u64, k: usize) -> u32 {
+    if units == 0 || units >= 1 << 24 {
+        return 0;
+    }
+    ((units as u32) << 8) | k as u32
 }
 
 thread_local! {
@@ -178,8 +225,31 @@ pub(crate) fn next_gap(rng: &mut u64, mean: u64) -> u64 {
     *rng = x;
     // Uniform in (0, 1], from the top 53 bits.
     let u = ((x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
-    let gap = -u.ln() * mean as f64;
+    let gap = -ln_unit(u) * mean as f64;
     (gap as u64).max(1)
+}
+
+/// The natural logarithm of `u` in (0, 1] (a normal number), to within
+/// 1e-8: `ln u = e ln 2 + ln m` with `u = m 2^e`, `m` in [1/sqrt 2, sqrt 2),
+/// and `ln m = 2 atanh(s)`, `s = (m - 1) / (m + 1)` below 0.18 in size, by
+/// its series to `s^13`.
+/// About a fifth of the instructions of the library's `ln`, once per
+/// sample.
+fn ln_unit(u: f64) -> f64 {
+    let bits = u.to_bits();
+    let mut e = ((bits >> 52) & 0x7ff) as i64 - 1023;
+    let mut m = f64::from_bits((bits & ((1 << 52) - 1)) | (1023 << 52));
+    if m > core::f64::consts::SQRT_2 {
+        m *= 0.5;
+        e += 1;
+    }
+    let s = (m - 1.0) / (m + 1.0);
+    let z = s * s;
+    let series = 2.0
+        + z * (2.0 / 3.0
+            + z * (2.0 / 5.0
+                + z * (2.0 / 7.0 + z * (2.0 / 9.0 + z * (2.0 / 11.0 + z * (2.0 / 13.0))))));
+    e as f64 * core::f64::consts::LN_2 + s * series
 }
 
 /// The table, mapped on first use (null when out of memory).
@@ -197,7 +267,7 @@ fn table() -> *mut Table {
     // are valid values, and nobody else sees it until it is published.
     unsafe {
         for i in (1..=CAPACITY as u32).rev() {
-            (*fresh).free.push(|k| (*fresh).link(k), i);
+            (*fresh).free.0.push(|k| (*fresh).link(k), i);
         }
     }
     match TABLE.compare_exchange(ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
@@ -212,54 +282,56 @@ fn table() -> *mut Table {
 
 /// Record a sample of a block of `size` requested bytes of `class`, taken
 /// at mean interval `interval`: its stack, thread, birth time and the
-/// thread's component. Returns its slot (`1..=CAPACITY`), or 0 when none
-/// is free, the table cannot be mapped, or this thread is already
-/// recording. Slow paths only.
+/// thread's component. Returns its slot (`1..=CAPACITY`; 0 when none is
+/// free, the table cannot be mapped, or this thread is already recording)
+/// and its [`quick`] word. Slow paths only.
 #[inline(never)]
-pub(crate) fn record(size: usize, class: u32, interval: u64) -> u32 {
+pub(crate) fn record(size: usize, class: u32, interval: u64) -> (u32, u32) {
     let Ok(false) = RECORDING.try_with(|r| r.replace(true)) else {
-        return 0;
+        return (0, 0);
     };
-    let slot = record_as_owner(size, class, interval);
+    let got = record_as_owner(size, class, interval);
     let _ = RECORDING.try_with(|r| r.set(false));
-    slot
+    got
 }
 
-fn record_as_owner(size: usize, class: u32, interval: u64) -> u32 {
-    let mut stack = [0usize; FRAMES + SKIP];
-    let depth = crate::unwind::backtrace(&mut stack).saturating_sub(SKIP);
+fn record_as_owner(size: usize, class: u32, interval: u64) -> (u32, u32) {
     let t = table();
     if t.is_null() {
         DROPPED.fetch_add(1, Ordering::Relaxed);
-        return 0;
+        return (0, 0);
     }
     // SAFETY: a published table is mapped for the life of the process.
     let t = unsafe { &*t };
-    let Some(slot) = t.free.pop(|k| t.link(k)) else {
+    let Some(slot) = t.free.0.pop(|k| t.link(k)) else {
         DROPPED.fetch_add(1, Ordering::Relaxed);
-        return 0;
+        return (0, 0);
     };
     let r = &t.records[slot as usize - 1];
-    r.seq.write_begin();
+    let component = COMPONENT.try_with(|c| c.get()).unwrap_or(0);
+    // The locked adds first: on x86 a locked instruction waits until every
+    // store before it is written, and the record's stores below go to
+    // lines that are usually cold. After them, nothing here waits for
+    // those stores (a snapshot may count this sample a moment early).
+    let units = estimate_units(size as u64, interval);
+    let k = (component as usize).min(COMPONENTS);
+    TOTALS[k].fetch_add(totals_delta(units), Ordering::Relaxed);
+    TAKEN.fetch_add(1, Ordering::Relaxed);
+    let seq = t.seq(slot);
+    seq.write_begin();
+    // The stack goes straight into the record (no buffer to clear and
+    // copy).
+    let depth = crate::unwind::backtrace(&r.frames, SKIP);
+    r.depth.store(depth as u32, Ordering::Relaxed);
     r.size.store(size as u64, Ordering::Relaxed);
     r.class.store(class, Ordering::Relaxed);
     r.interval.store(interval, Ordering::Relaxed);
     r.birth_ms.store(os::now_ms(), Ordering::Relaxed);
     r.thread.store(thread_id(), Ordering::Relaxed);
-    let component = COMPONENT.try_with(|c| c.get()).unwrap_or(0);
     r.component.store(component, Ordering::Relaxed);
-    let est = estimate(size as u64, interval);
-    let k = (component as usize).min(COMPONENTS);
-    TOTALS[k].bytes.fetch_add(est, Ordering::Relaxed);
-    TOTALS[k].samples.fetch_add(1, Ordering::Relaxed);
-    r.depth.store(depth as u32, Ordering::Relaxed);
-    for (f, &ip) in r.frames.iter().zip(&stack[SKIP..SKIP + depth]) {
-        f.store(ip as u64, Ordering::Relaxed);
-    }
-    r.live.store(1, Ordering::Relaxed);
-    r.seq.write_end();
-    TAKEN.fetch_add(1, Ordering::Relaxed);
-    slot
+    seq.write_end();
+    t.live[slot as usize - 1].store(1, Ordering::Release);
+    (slot, quick(units, k))
 }
 
 /// The sampled block of `slot` was freed: drop its record. Returns the
@@ -278,14 +350,24 @@ pub(crate) fn remove(slot: u32) -> (u32, usize) {
         r.size.load(Ordering::Relaxed),
     );
     let k = (r.component.load(Ordering::Relaxed) as usize).min(COMPONENTS);
-    let est = estimate(size, r.interval.load(Ordering::Relaxed));
-    TOTALS[k].bytes.fetch_sub(est, Ordering::Relaxed);
-    TOTALS[k].samples.fetch_sub(1, Ordering::Relaxed);
-    r.seq.write_begin();
-    r.live.store(0, Ordering::Relaxed);
-    r.seq.write_end();
-    t.free.push(|k| t.link(k), slot);
+    t.release(
+        slot,
+        estimate_units(size, r.interval.load(Ordering::Relaxed)),
+        k,
+    );
     (class, size as usize)
+}
+
+/// The sampled block of `slot`, whose [`quick`] word `q` is not 0, was
+/// freed: drop its record without reading it (the caller counts the free
+/// by its own size).
+pub(crate) fn remove_quick(slot: u32, q: u32) {
+    let Some((t, _)) = record_of(slot) else {
+        debug_assert!(false, "bad sample slot {slot}");
+        return;
+    };
+    debug_assert!(q != 0);
+    t.release(slot, u64::from(q >> 8), (q & 0xff) as usize);
 }
 
 /// The table and the record of `slot`, if the table exists and the slot
@@ -313,22 +395,25 @@ pub(crate) fn counted(slot: u32) -> (u32, usize) {
 }
 
 /// The sampled block of `slot` was resized in place to `size` bytes of
-/// `class`.
-pub(crate) fn resize(slot: u32, size: usize, class: u32) {
-    let Some((_, r)) = record_of(slot) else {
-        return;
+/// `class`. Returns its new [`quick`] word.
+pub(crate) fn resize(slot: u32, size: usize, class: u32) -> u32 {
+    let Some((t, r)) = record_of(slot) else {
+        return 0;
     };
     let (old, mean) = (
         r.size.load(Ordering::Relaxed),
         r.interval.load(Ordering::Relaxed),
     );
     let k = (r.component.load(Ordering::Relaxed) as usize).min(COMPONENTS);
-    let change = estimate(size as u64, mean).wrapping_sub(estimate(old, mean));
-    TOTALS[k].bytes.fetch_add(change, Ordering::Relaxed);
-    r.seq.write_begin();
+    let units = estimate_units(size as u64, mean);
+    let change = (units << 16).wrapping_sub(estimate_units(old, mean) << 16);
+    TOTALS[k].fetch_add(change, Ordering::Relaxed);
+    let seq = t.seq(slot);
+    seq.write_begin();
     r.size.store(size as u64, Ordering::Relaxed);
     r.class.store(class, Ordering::Relaxed);
-    r.seq.write_end();
+    seq.write_end();
+    quick(units, k)
 }
 
 /// One live sample, as copied out of the table.
@@ -371,17 +456,16 @@ pub fn samples(out: &mut Vec<Sample>) {
     }
     // SAFETY: a published table is mapped for the life of the process.
     let t = unsafe { &*t };
-    for r in t.records.iter() {
+    for (i, r) in t.records.iter().enumerate() {
+        let slot = i as u32 + 1;
+        if !t.is_live(slot) {
+            continue;
+        }
+        let seq = t.seq(slot);
         for _attempt in 0..4 {
-            let Some(s) = r.seq.read_begin() else {
+            let Some(s) = seq.read_begin() else {
                 continue;
             };
-            if r.live.load(Ordering::Relaxed) == 0 {
-                if r.seq.read_valid(s) {
-                    break;
-                }
-                continue;
-            }
             let mut v = Sample {
                 size: r.size.load(Ordering::Relaxed),
                 class: r.class.load(Ordering::Relaxed),
@@ -395,8 +479,11 @@ pub fn samples(out: &mut Vec<Sample>) {
             for (d, f) in v.frames.iter_mut().zip(&r.frames).take(v.depth) {
                 *d = f.load(Ordering::Relaxed) as usize;
             }
-            if r.seq.read_valid(s) {
-                out.push(v);
+            // Freed meanwhile (its record may be stale): not live.
+            if seq.read_valid(s) {
+                if t.is_live(slot) {
+                    out.push(v);
+                }
                 break;
             }
         }
@@ -428,10 +515,11 @@ pub fn counters() -> ProfileCounters {
         removed: TAKEN.load(Ordering::Relaxed).saturating_sub(
             TOTALS
                 .iter()
-                .map(|t| t.samples.load(Ordering::Relaxed))
+                .map(|t| totals_of(t.load(Ordering::Relaxed)).1)
                 .sum(),
         ),
-        stacks: crate::unwind::ALL.load(Ordering::Relaxed) as u64,
+        // A stack is captured for every sample taken (after its slot).
+        stacks: TAKEN.load(Ordering::Relaxed),
         stacks_unwound: crate::unwind::SLOW.load(Ordering::Relaxed) as u64,
     }
 }
@@ -508,7 +596,7 @@ pub fn set_component(id: u32) -> u32 {
 /// component with live samples ("" for memory allocated outside any).
 pub fn components_live(mut f: impl FnMut(&'static str, u64, u64)) {
     for (k, totals) in TOTALS.iter().enumerate() {
-        let n = totals.samples.load(Ordering::Relaxed);
+        let (bytes, n) = totals_of(totals.load(Ordering::Relaxed));
         if n == 0 {
             continue;
         }
@@ -517,7 +605,7 @@ pub fn components_live(mut f: impl FnMut(&'static str, u64, u64)) {
         } else {
             component_name(k as u32).unwrap_or("")
         };
-        f(name, totals.bytes.load(Ordering::Relaxed), n);
+        f(name, bytes, n);
     }
 }
 
@@ -558,17 +646,60 @@ mod tests {
 
     #[test]
     fn records_round_trip_and_free_their_slot() {
-        let slot = record(4242, 7, 1 << 20);
+        let (slot, q) = record(4242, 7, 1 << 20);
         assert!(slot != 0);
+        let k = current_component().min(COMPONENTS as u32);
+        assert_eq!(q & 0xff, k, "the quick word names the component");
+        assert_eq!(u64::from(q >> 8), estimate_units(4242, 1 << 20));
         let mut v = Vec::new();
         samples(&mut v);
         let s = v.iter().find(|s| s.size == 4242 && s.class == 7).unwrap();
         assert!(s.depth > 0, "a stack was captured");
         assert_eq!(s.thread, os::thread_id());
-        resize(slot, 5000, 8);
+        let q = resize(slot, 5000, 8);
+        assert_eq!(u64::from(q >> 8), estimate_units(5000, 1 << 20));
         assert_eq!(remove(slot), (8, 5000));
         samples(&mut v);
         assert!(!v.iter().any(|s| s.size == 5000 && s.class == 8));
+    }
+
+    #[test]
+    fn a_quick_removal_drops_the_sample_and_its_estimate() {
+        let (slot, q) = record(6006, 9, 1 << 20);
+        assert!(slot != 0 && q != 0);
+        let mut v = Vec::new();
+        samples(&mut v);
+        assert!(v.iter().any(|s| s.size == 6006 && s.class == 9));
+        remove_quick(slot, q);
+        samples(&mut v);
+        assert!(!v.iter().any(|s| s.size == 6006 && s.class == 9));
+        // The slot is free again: the next record may take it.
+        let (again, q2) = record(6006, 9, 1 << 20);
+        assert!(again != 0);
+        remove_quick(again, q2);
+    }
+
+    #[test]
+    fn the_fast_logarithm_matches_the_library() {
+        let mut x = 0x1234_5678_9abc_def1u64;
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let u = ((x >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
+            assert!((ln_unit(u) - u.ln()).abs() < 1e-8, "{u}");
+        }
+        for u in [1.0, 0.5, 0.25, f64::EPSILON, 1.0 / (1u64 << 53) as f64] {
+            assert!((ln_unit(u) - u.ln()).abs() < 1e-8, "{u}");
+        }
+    }
+
+    #[test]
+    fn the_quick_word_packs_or_declines() {
+        assert_eq!(quick(0, 3), 0);
+        assert_eq!(quick(1 << 24, 3), 0);
+        let q = quick(12345, 200);
+        assert_eq!((q >> 8, q & 0xff), (12345, 200));
     }
 }
 #[cfg(test)]
@@ -584,14 +715,15 @@ mod timing {
             if n > 0 {
                 return core::hint::black_box(deep(n - 1)) + 1;
             }
-            let mut buf = [0usize; 34];
+            let buf: Vec<crate::sync::AtomicU64> =
+                (0..32).map(|_| crate::sync::AtomicU64::new(0)).collect();
             let mut d = 0;
             let mut t = std::time::Instant::now();
             for i in 0..10_001 {
                 if i == 1 {
                     t = std::time::Instant::now(); // the first one filled the cache
                 }
-                d = crate::unwind::backtrace(&mut buf);
+                d = crate::unwind::backtrace(&buf, 0);
             }
             let cached = t.elapsed().as_nanos() / 10_000;
             let t = std::time::Instant::now();
@@ -606,7 +738,7 @@ mod timing {
             println!("{d} frames: system unwinder {slow} ns, cached {cached} ns");
             let t = std::time::Instant::now();
             for _ in 0..10_000 {
-                let s = super::record(100, 3, 1 << 20);
+                let (s, _) = super::record(100, 3, 1 << 20);
                 super::remove(s);
             }
             println!("record + remove: {} ns", t.elapsed().as_nanos() / 10_000);

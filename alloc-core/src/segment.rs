@@ -158,24 +158,29 @@ pub(crate) unsafe fn page_run_bytes(p: *const u8) -> usize {
 }
 
 /// The leak investigator's sample slot of the page run at `p` (0: not
-/// sampled).
+/// sampled) and its quick word (`profile::quick`).
 ///
 /// # Safety
 /// * `p` is the start of a live page run held by the caller (the entry is
 ///   an atomic; only the run's holder changes it, and [`PageMap::take`]
 ///   clears it before a new run is handed out).
-pub(crate) unsafe fn run_sample(p: *const u8) -> u16 {
+pub(crate) unsafe fn run_sample(p: *const u8) -> (u16, u32) {
     // SAFETY: caller contract: the header is mapped.
     unsafe { (*segment_of(p)).pages.sample(page_index(p)) }
 }
 
-/// Set the leak investigator's sample slot of the page run at `p`.
+/// Set the leak investigator's sample slot and quick word of the page run
+/// at `p`.
 ///
 /// # Safety
 /// * As [`run_sample`].
-pub(crate) unsafe fn set_run_sample(p: *const u8, slot: u16) {
+pub(crate) unsafe fn set_run_sample(p: *const u8, slot: u16, quick: u32) {
     // SAFETY: caller contract: the header is mapped.
-    unsafe { (*segment_of(p)).pages.set_sample(page_index(p), slot) }
+    unsafe {
+        (*segment_of(p))
+            .pages
+            .set_sample(page_index(p), slot, quick)
+    }
 }
 
 /// For hardened checks: at page address `p` of a page segment, the length

@@ -14,8 +14,8 @@ use crate::sync::{fence, AtomicU32, AtomicU64, Ordering};
 
 /// A stack of free slots `1..=n`. The successor of each free slot (0 for
 /// none) is kept where the caller says: `next(slot)` (in the sample table,
-/// a word of the slot's own record, so a push or pop touches no other
-/// line).
+/// a compact array beside the records, so freeing a slot never touches its
+/// record).
 pub(crate) struct SlotStack {
     /// Low 32 bits: the top slot (0: empty); high 32 bits: a tag bumped by
     /// every change.

@@ -10,6 +10,11 @@
 //! that per address (a lock-free table of [`SLOTS`] entries) and, when
 //! every address on the way is in the cache, walks the stack itself: CFA =
 //! stack pointer + cached offset, return address = the word below the CFA.
+//! A thread's last cached walk is kept too (`Memo`): a capture from the
+//! same stack pointer that finds the same return addresses at the same
+//! places replays it with no cache lookup at all (a program sampled again
+//! and again at one call site: each lookup is a cache line the program's
+//! own work may have evicted).
 //!
 //! Why a wrong entry can never crash the program: the walk reads only
 //! 8-aligned words strictly above the current stack pointer and below the
@@ -22,7 +27,7 @@
 //! is give one sample a wrong stack.
 
 use crate::os::{self, WalkedFrame};
-use crate::sync::{AtomicU32, AtomicUsize, Ordering};
+use crate::sync::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use core::cell::Cell;
 
 /// Return addresses the cache holds.
@@ -53,18 +58,43 @@ static CACHE: [Entry; SLOTS] = [const {
     }
 }; SLOTS];
 
-/// Captures that needed the system unwinder, and all captures.
+/// Captures that needed the system unwinder.
 pub(crate) static SLOW: AtomicUsize = AtomicUsize::new(0);
-pub(crate) static ALL: AtomicUsize = AtomicUsize::new(0);
 
 /// How far [`backtrace`]'s own CFA lies above the stack pointer it reads
 /// on entry (0: not learnt yet).
 static ENTRY: AtomicUsize = AtomicUsize::new(0);
 
+/// Frames the memo of a thread's last cached walk holds (at least what
+/// one capture asks for: `profile`'s frames and skipped frames).
+const MEMO: usize = 40;
+
+/// The last cached walk of a thread: the stack pointer it started from,
+/// how many frames it was asked for, and per frame where its return
+/// address lay and what it was. A walk from the same stack pointer that
+/// finds the same return addresses at the same places is the same stack
+/// (each return address fixes its frame's size, so the next frame's
+/// place), so it is replayed with no cache lookup: the common case of a
+/// program sampled again and again at one call site.
+struct Memo {
+    sp: Cell<usize>,
+    want: Cell<usize>,
+    n: Cell<usize>,
+    frames: [(Cell<usize>, Cell<usize>); MEMO],
+}
+
 thread_local! {
     // const-initialised, no destructor: plain TLS, never allocates.
     /// The highest CFA the system unwinder has seen on this thread.
     static TOP: Cell<usize> = const { Cell::new(0) };
+    static LAST: Memo = const {
+        Memo {
+            sp: Cell::new(0),
+            want: Cell::new(0),
+            n: Cell::new(0),
+            frames: [const { (Cell::new(0), Cell::new(0)) }; MEMO],
+        }
+    };
 }
 
 #[cfg(test)]
@@ -121,19 +151,20 @@ fn learn(pc: usize, value: u32) {
     // Its probe run is full: the address stays unknown (system unwinder).
 }
 
-/// The return addresses of the calling thread's stack into `buf`,
-/// innermost first, starting with the return address into the caller's
-/// caller... precisely: the first is where the caller of `backtrace` will
-/// return to, so `buf[0]` lies in the caller. How many were written.
-/// Never allocates; takes no lock (see the module docs).
+/// The return addresses of the calling thread's stack, innermost first,
+/// less the first `skip`, into `out` (relaxed stores: the sample table's
+/// record is written in place, under its sequence lock). The first
+/// address is where the caller of `backtrace` will return to, so it lies
+/// in the caller. How many were stored. Never allocates; takes no lock
+/// (see the module docs).
 #[inline(never)]
-pub(crate) fn backtrace(buf: &mut [usize]) -> usize {
+pub(crate) fn backtrace(out: &[AtomicU64], skip: usize) -> usize {
     // Read first, before anything that could move the stack pointer, so it
     // is the same value on the fast and the slow path of this function.
     let sp = os::stack_pointer();
-    ALL.fetch_add(1, Ordering::Relaxed);
+    let mut put = Put { out, skip, n: 0 };
     if sp != 0 {
-        if let Some(n) = walk_cached(sp, buf) {
+        if let Some(n) = walk_cached(sp, out, skip) {
             return n;
         }
     }
@@ -146,7 +177,6 @@ pub(crate) fn backtrace(buf: &mut [usize]) -> usize {
     // CFA less its stack pointer) is the next frame's stack pointer less
     // its own, so it is learnt when the next frame is seen; the last frame
     // of a whole walk is marked the end of the stack.
-    let mut n = 0;
     let mut pending: Option<WalkedFrame> = None;
     let mut index = 0;
     let mut high = 0;
@@ -179,9 +209,7 @@ pub(crate) fn backtrace(buf: &mut [usize]) -> usize {
             }
         }
         pending = Some(f);
-        buf[n] = f.ip;
-        n += 1;
-        full = n == buf.len();
+        full = put.push(f.ip);
         !full
     });
     if let (Some(p), false) = (pending, full) {
@@ -191,44 +219,122 @@ pub(crate) fn backtrace(buf: &mut [usize]) -> usize {
     SLOW.fetch_add(1, Ordering::Relaxed);
     #[cfg(test)]
     SLOW_WALKS.with(|c| c.set(c.get() + 1));
-    n
+    put.stored()
+}
+
+/// Where a walk's return addresses go: all but the first `skip` into
+/// `out`; `n` counts every one.
+struct Put<'a> {
+    out: &'a [AtomicU64],
+    skip: usize,
+    n: usize,
+}
+
+impl Put<'_> {
+    /// Take the next return address; true when `out` is full.
+    #[inline(always)]
+    fn push(&mut self, ra: usize) -> bool {
+        if self.n >= self.skip {
+            self.out[self.n - self.skip].store(ra as u64, Ordering::Relaxed);
+        }
+        self.n += 1;
+        self.n >= self.skip + self.out.len()
+    }
+
+    fn stored(&self) -> usize {
+        self.n.saturating_sub(self.skip)
+    }
 }
 
 /// The cached walk from stack pointer `sp` (read on entry to
 /// [`backtrace`]); `None` when it cannot be done from the cache.
+///
+/// Every cached offset is a multiple of 8 and at least 8 (`learn` is given
+/// no other: steps checked in [`backtrace`], or the flags), so from an
+/// aligned start each CFA is aligned and strictly above the last: the one
+/// check a frame needs is that it stays below `top`.
 #[inline(always)]
-fn walk_cached(sp: usize, buf: &mut [usize]) -> Option<usize> {
+fn walk_cached(sp: usize, out: &[AtomicU64], skip: usize) -> Option<usize> {
     let entry = ENTRY.load(Ordering::Relaxed);
     let top = TOP.try_with(|t| t.get()).ok()?;
-    if entry == 0 || top <= sp || top - sp > MAX_SPAN {
+    if entry == 0 || top <= sp || top - sp > MAX_SPAN || !(sp | entry).is_multiple_of(8) {
         return None;
     }
-    let (mut low, mut cfa, mut n) = (sp, sp + entry, 0);
-    while n < buf.len() {
-        if cfa <= low || cfa > top || cfa % 8 != 0 {
-            return None;
+    let want = skip + out.len();
+    LAST.try_with(|memo| {
+        if let Some(n) = replay(memo, sp, top, out, skip) {
+            return Some(n);
         }
-        // SAFETY: `cfa - 8` is 8-aligned, at least `low >= sp` (the CFA
-        // rose strictly, in steps of 8) and below `top`: a word of this
-        // thread's stack between its stack pointer and the highest CFA the
-        // system unwinder walked to, so mapped.
-        let ra = unsafe { os::read_stack_word(cfa - 8) };
-        buf[n] = ra;
-        n += 1;
-        if n == buf.len() {
-            break;
+        // Not the last stack: walk it, and remember it (valid only once
+        // whole).
+        memo.sp.set(0);
+        let keep = want <= MEMO;
+        let (mut cfa, mut n) = (sp + entry, 0usize);
+        loop {
+            if cfa > top {
+                return None;
+            }
+            // SAFETY: `cfa - 8` is 8-aligned and at least `sp` (the CFA
+            // starts above `sp` and only rises, in steps of 8 or more) and
+            // below `top`: a word of this thread's stack between its stack
+            // pointer and the highest CFA the system unwinder walked to, so
+            // mapped.
+            let ra = unsafe { os::read_stack_word(cfa - 8) };
+            // The first `skip` are not kept (the index wraps: no slot).
+            if let Some(o) = out.get(n.wrapping_sub(skip)) {
+                o.store(ra as u64, Ordering::Relaxed);
+            }
+            if keep {
+                memo.frames[n].0.set(cfa - 8);
+                memo.frames[n].1.set(ra);
+            }
+            n += 1;
+            let v = if n == want { END } else { lookup(ra) };
+            if v == 0 || v & VARIABLE != 0 {
+                return None;
+            }
+            if v & END != 0 {
+                if keep {
+                    memo.n.set(n);
+                    memo.want.set(want);
+                    memo.sp.set(sp);
+                }
+                return Some(n.saturating_sub(skip));
+            }
+            cfa += (v & OFFSET) as usize;
         }
-        let v = lookup(ra);
-        if v == 0 || v & VARIABLE != 0 {
-            return None;
-        }
-        if v & END != 0 {
-            break;
-        }
-        low = cfa;
-        cfa += (v & OFFSET) as usize;
+    })
+    .ok()
+    .flatten()
+}
+
+/// The walk of [`walk_cached`] from its memo of this thread's last walk,
+/// if it started at the same stack pointer `sp`, for as many frames, and
+/// every return address is still where it was; `None` otherwise.
+#[inline(always)]
+fn replay(memo: &Memo, sp: usize, top: usize, out: &[AtomicU64], skip: usize) -> Option<usize> {
+    let n = memo.n.get();
+    if memo.sp.get() != sp || memo.want.get() != skip + out.len() || n > MEMO {
+        return None;
     }
-    Some(n)
+    for (i, (at, was)) in memo.frames[..n].iter().enumerate() {
+        let at = at.get();
+        // Checked again, not trusted: a word of this thread's stack as in
+        // `walk_cached`.
+        if at < sp || at >= top || !at.is_multiple_of(8) {
+            return None;
+        }
+        // SAFETY: `at` is 8-aligned, at least `sp` and below `top` (just
+        // checked): a mapped word of this thread's stack.
+        let ra = unsafe { os::read_stack_word(at) };
+        if ra != was.get() {
+            return None;
+        }
+        if let Some(o) = out.get(i.wrapping_sub(skip)) {
+            o.store(ra as u64, Ordering::Relaxed);
+        }
+    }
+    Some(n.saturating_sub(skip))
 }
 
 #[cfg(test)]
@@ -245,10 +351,15 @@ mod tests {
             return;
         }
         for _ in 0..3 {
-            let mut buf = [0usize; 48];
+            let buf: Vec<AtomicU64> = (0..48).map(|_| AtomicU64::new(0)).collect();
             let before = SLOW_WALKS.with(|c| c.get());
-            let n = backtrace(&mut buf);
-            out.push(buf[..n].to_vec());
+            let n = backtrace(&buf, 0);
+            out.push(
+                buf[..n]
+                    .iter()
+                    .map(|a| a.load(Ordering::Relaxed) as usize)
+                    .collect(),
+            );
             out.push(vec![SLOW_WALKS.with(|c| c.get()) - before]);
         }
     }
@@ -267,6 +378,46 @@ mod tests {
             assert_eq!(slow[1..], [0, 0], "depth {depth}");
         }
         assert_ne!(ENTRY.load(Ordering::Relaxed), 0);
+    }
+
+    #[inline(never)]
+    fn capture() -> Vec<usize> {
+        let buf: Vec<AtomicU64> = (0..32).map(|_| AtomicU64::new(0)).collect();
+        let n = backtrace(&buf, 0);
+        core::hint::black_box(&buf);
+        buf[..n]
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed) as usize)
+            .collect()
+    }
+
+    #[inline(never)]
+    fn via_one() -> Vec<usize> {
+        core::hint::black_box(capture())
+    }
+
+    #[inline(never)]
+    fn via_two() -> Vec<usize> {
+        core::hint::black_box(capture())
+    }
+
+    #[test]
+    fn the_memo_never_replays_another_call_path() {
+        // The two paths have the same shape, so the captures start at the
+        // same stack pointer; only a return address tells them apart.
+        let mut seen: Vec<(Vec<usize>, Vec<usize>)> = Vec::new();
+        // (A trip count the compiler cannot see: an unrolled loop would
+        // call from several sites.)
+        for _ in 0..core::hint::black_box(4) {
+            seen.push((via_one(), via_two()));
+        }
+        let (one, two) = &seen[0];
+        assert_ne!(one, two);
+        assert_eq!(one.len(), two.len());
+        for s in &seen[1..] {
+            assert_eq!(&s.0, one);
+            assert_eq!(&s.1, two);
+        }
     }
 
     #[test]

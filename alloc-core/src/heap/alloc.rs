@@ -252,7 +252,7 @@ unsafe fn sample_class(
         let mean = profile::interval();
         let gap = profile::next_gap(&mut (*heap).sample_rng, mean);
         let slot = if sample {
-            profile::record(req, c as u32, mean)
+            profile::record(req, c as u32, mean).0
         } else {
             0
         };
@@ -281,7 +281,10 @@ unsafe fn sampled_run(heap: *mut Heap, req: usize, c: usize, slot: u32) -> Optio
     unsafe {
         match take_run(heap, n, c) {
             Some((p, zero)) => {
-                segment::set_run_sample(p, slot as u16);
+                // No quick word: its free must read the record to count it
+                // in its class (it is counted as one of its class's
+                // blocks, not as a page run).
+                segment::set_run_sample(p, slot as u16, 0);
                 Some((p, zero))
             }
             None => {
@@ -309,9 +312,9 @@ unsafe fn sample_run(heap: *mut Heap, p: *mut u8, req: usize, c: usize) {
         }
         let mean = profile::interval();
         (*heap).run_sample_left = gap_left(profile::next_gap(&mut (*heap).sample_rng, mean));
-        let slot = profile::record(req, c as u32, mean);
+        let (slot, quick) = profile::record(req, c as u32, mean);
         if slot != 0 {
-            segment::set_run_sample(p, slot as u16);
+            segment::set_run_sample(p, slot as u16, quick);
         }
     }
 }

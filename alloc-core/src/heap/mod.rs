@@ -261,12 +261,18 @@ pub(crate) unsafe fn count_run_freed(heap: *mut Heap, p: *mut u8, req: usize) {
     // SAFETY: caller contract.
     unsafe {
         if cfg!(feature = "profile") {
-            let slot = run_sample(p);
+            let (slot, quick) = crate::segment::run_sample(p);
             if slot != 0 {
-                crate::segment::set_run_sample(p, 0);
-                let (class, size) = crate::profile::remove(slot);
-                count_run_as(heap, class as usize, size, false);
-                return;
+                crate::segment::set_run_sample(p, 0, 0);
+                if quick != 0 {
+                    // A page-run sample: counted as any run, and its
+                    // record dropped without reading it.
+                    crate::profile::remove_quick(u32::from(slot), quick);
+                } else {
+                    let (class, size) = crate::profile::remove(u32::from(slot));
+                    count_run_as(heap, class as usize, size, false);
+                    return;
+                }
             }
         }
         count_run(heap, req, false);
@@ -285,9 +291,10 @@ pub(crate) unsafe fn note_run_resize(p: *mut u8, req: usize) {
     }
     // SAFETY: caller contract: only the run's holder changes its entry.
     unsafe {
-        let slot = run_sample(p);
+        let (slot, _) = crate::segment::run_sample(p);
         if slot != 0 {
-            crate::profile::resize(slot, req, run_class(req) as u32);
+            let quick = crate::profile::resize(u32::from(slot), req, run_class(req) as u32);
+            crate::segment::set_run_sample(p, slot, quick);
         }
     }
 }
@@ -304,28 +311,20 @@ pub(crate) unsafe fn count_run_resized(heap: *mut Heap, p: *mut u8, old: usize, 
     // SAFETY: caller contract.
     unsafe {
         let slot = if cfg!(feature = "profile") {
-            run_sample(p)
+            crate::segment::run_sample(p).0
         } else {
             0
         };
         if slot == 0 {
             count_run(heap, old, false);
         } else {
-            let (class, size) = crate::profile::counted(slot);
+            let (class, size) = crate::profile::counted(u32::from(slot));
             count_run_as(heap, class as usize, size, false);
-            crate::profile::resize(slot, new, run_class(new) as u32);
+            let quick = crate::profile::resize(u32::from(slot), new, run_class(new) as u32);
+            crate::segment::set_run_sample(p, slot, quick);
         }
         count_run(heap, new, true);
     }
-}
-
-/// The sample slot of the page run at `p` (0: none), left in place.
-///
-/// # Safety
-/// * `p` starts a live page run held by the caller.
-unsafe fn run_sample(p: *mut u8) -> u32 {
-    // SAFETY: caller contract: only the run's holder changes its entry.
-    unsafe { u32::from(crate::segment::run_sample(p)) }
 }
 
 /// Owner thread, the fast path, before anything else: take `req` off
