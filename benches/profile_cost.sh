@@ -10,6 +10,11 @@
 #                 own cost: stack capture, records, page runs)
 #   compile time: bench-ours against bench-ours-noprofile (sampling
 #                 compiled out: adds the fast path's countdown)
+#   one process:  small and pooled only: `worker sampling-ab-X`, which
+#                 alternates sampling on and off in slices of one run
+#                 (workloads.rs, `sampling_ab`), so the machine's drift
+#                 between processes cancels; the median of ROUNDS runs'
+#                 medians. The steadiest of the three on this machine.
 #
 #   benches/profile_cost.sh            # 11 rounds each
 #   ROUNDS=21 WORKLOADS=small benches/profile_cost.sh
@@ -24,7 +29,9 @@ echo "sampling cost, $(date -u '+%Y-%m-%d %H:%M UTC'), our allocator at $(cat "$
 args() {
     case $1 in
         small) echo "worker small --ops 20000000 --ws 10000" ;;
-        pooled) echo "worker pooled --ops 40000 --ws 1000" ;;
+        # 400 000 ops: the 40 000 of the other scripts time 0.1 s, too
+        # short for a 2 % figure on this machine.
+        pooled) echo "worker pooled --ops 400000 --ws 1000" ;;
         mixed) echo "worker mixed --ops 200000" ;;
         *) echo "unknown workload $1" >&2; exit 1 ;;
     esac
@@ -35,4 +42,14 @@ for w in $WORKLOADS; do
     "$here/interleave.sh" "$ROUNDS" "$bins/bench-ours $a" "POOL_ALLOC_PROFILE_INTERVAL=0 $bins/bench-ours $a"
     echo "== $w, compile time (A = default rate, B = bench-ours-noprofile)"
     "$here/interleave.sh" "$ROUNDS" "$bins/bench-ours $a" "$bins/bench-ours-noprofile $a"
+    case $w in
+        small) ab="worker sampling-ab-small --ops 40000000 --ws 10000" ;;
+        pooled) ab="worker sampling-ab-pooled --ops 800000 --ws 1000" ;;
+        *) continue ;;
+    esac
+    echo "== $w, one process (sampling on / off, alternating slices)"
+    for i in $(seq 1 "$ROUNDS"); do
+        "$bins/bench-ours" $ab | sed -n 's/.* sampling_ratio=\([0-9.]*\).*/\1/p' | head -n 1
+    done | awk '{ printf "run %d: on/off %.3f\n", NR, $1; v[NR] = $1 }
+        END { n = asort(v); printf "median on/off %.3f\n", (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }'
 done

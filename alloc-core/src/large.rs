@@ -133,7 +133,7 @@ fn sample_large(size: usize, seed: u64) -> u32 {
     }
     let gap = crate::profile::next_gap(&mut rng, mean).min(i64::MAX as u64);
     LARGE_LEFT.store(gap as i64, Ordering::Relaxed);
-    crate::profile::record(size, crate::profile::LARGE_CLASS, mean).0
+    crate::profile::record(size, crate::profile::LARGE_CLASS, mean, None).0
 }
 
 /// Make slice 0's descriptor a large-block descriptor, and point the

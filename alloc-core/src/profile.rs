@@ -102,11 +102,16 @@ impl Table {
     }
 
     /// Drop the sample of `slot` from its component's totals (`units` of
-    /// 16 bytes, component index `k`) and free the slot.
-    fn release(&self, slot: u32, units: u64, k: usize) {
+    /// 16 bytes, component index `k`) and free the slot: into `spare` (the
+    /// freeing thread's heap's kept slot) if that is empty, else onto the
+    /// free-slot stack.
+    fn release(&self, slot: u32, units: u64, k: usize, spare: Option<&mut u32>) {
         TOTALS[k].fetch_sub(totals_delta(units), Ordering::Relaxed);
         self.live[slot as usize - 1].store(0, Ordering::Release);
-        self.free.0.push(|k| self.link(k), slot);
+        match spare {
+            Some(s) if *s == 0 => *s = slot,
+            _ => self.free.0.push(|k| self.link(k), slot),
+        }
     }
 }
 
@@ -172,6 +177,28 @@ thread_local! {
     static COMPONENT: Cell<u32> = const { Cell::new(0) };
     static RECORDING: Cell<bool> = const { Cell::new(false) };
     static THREAD_ID: Cell<u64> = const { Cell::new(0) };
+    /// The time-stamp ticks and the clock at this thread's last clock read
+    /// (`birth_ms`).
+    static CLOCK: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+/// A sample's birth time ([`clock_ms`]), read again only when this thread
+/// last read it 2^20 time-stamp ticks ago or more (a millisecond at
+/// 1 GHz; the clock's own resolution is 4 ms): on a program sampled
+/// thousands of times a second, the clock's page is a cache miss a read.
+fn birth_ms() -> u64 {
+    let now = os::ticks();
+    CLOCK
+        .try_with(|c| {
+            let (then, ms) = c.get();
+            if now != 0 && ms != 0 && now.wrapping_sub(then) < 1 << 20 {
+                return ms;
+            }
+            let ms = os::now_ms();
+            c.set((now, ms));
+            ms
+        })
+        .unwrap_or_else(|_| os::now_ms())
 }
 
 /// The calling thread's kernel id, asked of the kernel once per thread.
@@ -284,18 +311,24 @@ fn table() -> *mut Table {
 /// at mean interval `interval`: its stack, thread, birth time and the
 /// thread's component. Returns its slot (`1..=CAPACITY`; 0 when none is
 /// free, the table cannot be mapped, or this thread is already recording)
-/// and its [`quick`] word. Slow paths only.
+/// and its [`quick`] word. The slot comes from `spare` (the caller's
+/// heap's kept slot) when it holds one. Slow paths only.
 #[inline(never)]
-pub(crate) fn record(size: usize, class: u32, interval: u64) -> (u32, u32) {
+pub(crate) fn record(
+    size: usize,
+    class: u32,
+    interval: u64,
+    spare: Option<&mut u32>,
+) -> (u32, u32) {
     let Ok(false) = RECORDING.try_with(|r| r.replace(true)) else {
         return (0, 0);
     };
-    let got = record_as_owner(size, class, interval);
+    let got = record_as_owner(size, class, interval, spare);
     let _ = RECORDING.try_with(|r| r.set(false));
     got
 }
 
-fn record_as_owner(size: usize, class: u32, interval: u64) -> (u32, u32) {
+fn record_as_owner(size: usize, class: u32, interval: u64, spare: Option<&mut u32>) -> (u32, u32) {
     let t = table();
     if t.is_null() {
         DROPPED.fetch_add(1, Ordering::Relaxed);
@@ -303,7 +336,12 @@ fn record_as_owner(size: usize, class: u32, interval: u64) -> (u32, u32) {
     }
     // SAFETY: a published table is mapped for the life of the process.
     let t = unsafe { &*t };
-    let Some(slot) = t.free.0.pop(|k| t.link(k)) else {
+    let kept = spare.map_or(0, core::mem::take);
+    let Some(slot) = (if kept != 0 {
+        Some(kept)
+    } else {
+        t.free.0.pop(|k| t.link(k))
+    }) else {
         DROPPED.fetch_add(1, Ordering::Relaxed);
         return (0, 0);
     };
@@ -326,7 +364,7 @@ fn record_as_owner(size: usize, class: u32, interval: u64) -> (u32, u32) {
     r.size.store(size as u64, Ordering::Relaxed);
     r.class.store(class, Ordering::Relaxed);
     r.interval.store(interval, Ordering::Relaxed);
-    r.birth_ms.store(os::now_ms(), Ordering::Relaxed);
+    r.birth_ms.store(birth_ms(), Ordering::Relaxed);
     r.thread.store(thread_id(), Ordering::Relaxed);
     r.component.store(component, Ordering::Relaxed);
     seq.write_end();
@@ -354,20 +392,21 @@ pub(crate) fn remove(slot: u32) -> (u32, usize) {
         slot,
         estimate_units(size, r.interval.load(Ordering::Relaxed)),
         k,
+        None,
     );
     (class, size as usize)
 }
 
 /// The sampled block of `slot`, whose [`quick`] word `q` is not 0, was
 /// freed: drop its record without reading it (the caller counts the free
-/// by its own size).
-pub(crate) fn remove_quick(slot: u32, q: u32) {
+/// by its own size). The slot may be kept in `spare` (see `release`).
+pub(crate) fn remove_quick(slot: u32, q: u32, spare: Option<&mut u32>) {
     let Some((t, _)) = record_of(slot) else {
         debug_assert!(false, "bad sample slot {slot}");
         return;
     };
     debug_assert!(q != 0);
-    t.release(slot, u64::from(q >> 8), (q & 0xff) as usize);
+    t.release(slot, u64::from(q >> 8), (q & 0xff) as usize, spare);
 }
 
 /// The table and the record of `slot`, if the table exists and the slot
@@ -646,7 +685,7 @@ mod tests {
 
     #[test]
     fn records_round_trip_and_free_their_slot() {
-        let (slot, q) = record(4242, 7, 1 << 20);
+        let (slot, q) = record(4242, 7, 1 << 20, None);
         assert!(slot != 0);
         let k = current_component().min(COMPONENTS as u32);
         assert_eq!(q & 0xff, k, "the quick word names the component");
@@ -665,18 +704,20 @@ mod tests {
 
     #[test]
     fn a_quick_removal_drops_the_sample_and_its_estimate() {
-        let (slot, q) = record(6006, 9, 1 << 20);
+        let mut spare = 0;
+        let (slot, q) = record(6006, 9, 1 << 20, None);
         assert!(slot != 0 && q != 0);
         let mut v = Vec::new();
         samples(&mut v);
         assert!(v.iter().any(|s| s.size == 6006 && s.class == 9));
-        remove_quick(slot, q);
+        remove_quick(slot, q, Some(&mut spare));
+        assert_eq!(spare, slot, "kept for the next sample");
         samples(&mut v);
         assert!(!v.iter().any(|s| s.size == 6006 && s.class == 9));
         // The slot is free again: the next record may take it.
-        let (again, q2) = record(6006, 9, 1 << 20);
-        assert!(again != 0);
-        remove_quick(again, q2);
+        let (again, q2) = record(6006, 9, 1 << 20, Some(&mut spare));
+        assert_eq!((again, spare), (slot, 0), "the kept slot was taken");
+        remove_quick(again, q2, None);
     }
 
     #[test]
@@ -738,7 +779,7 @@ mod timing {
             println!("{d} frames: system unwinder {slow} ns, cached {cached} ns");
             let t = std::time::Instant::now();
             for _ in 0..10_000 {
-                let (s, _) = super::record(100, 3, 1 << 20);
+                let (s, _) = super::record(100, 3, 1 << 20, None);
                 super::remove(s);
             }
             println!("record + remove: {} ns", t.elapsed().as_nanos() / 10_000);

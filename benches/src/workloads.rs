@@ -111,6 +111,8 @@ pub fn run<A: GlobalAlloc + Sync>(
         "burst" => Ok(burst(a, p)),
         "latency-small" => Ok(latency(a, p, Band::Small)),
         "latency-pooled" => Ok(latency(a, p, Band::Pooled)),
+        "sampling-ab-small" => Ok(sampling_ab(a, p, Band::Small)),
+        "sampling-ab-pooled" => Ok(sampling_ab(a, p, Band::Pooled)),
         // NB: `mixed` uses std collections, so it always measures the
         // installed allocator whatever `a` is; the driver runs it installed only.
         "mixed" => Ok(mixed(p)),
@@ -355,6 +357,71 @@ pub fn small<A: GlobalAlloc>(a: &A, p: &Params) -> Metrics {
         c.step();
     }
     vec![m("ops_per_s", per_s(p.ops, t.elapsed()))]
+}
+
+/// `sampling-ab-small` / `sampling-ab-pooled`: the leak investigator's
+/// sampling cost in one run, `small` or `pooled` churn alternating between
+/// sampling at its current interval (A) and sampling off (B) in slices of
+/// `ops / 40` timed steps, 20 pairs ordered ABBA so a drift cancels. Each
+/// slice starts with a working set's worth of untimed steps, so the frees
+/// of blocks sampled in an A slice are not timed in the next B slice.
+/// Reports `sampling_ratio`, the median over pairs of A's rate over B's
+/// (1.000 = free), and `ops_per_s`, A's median rate. Only ours samples:
+/// for any other allocator both halves are the same.
+fn sampling_ab<A: GlobalAlloc>(a: &A, p: &Params, band: Band) -> Metrics {
+    const PAIRS: u64 = 20;
+    let on = profile_interval();
+    let mut c = Churn::<A>::new(a, p.seed, p.ws, band);
+    c.warm_up();
+    let steps = (p.ops / (2 * PAIRS)).max(1);
+    let mut slice = |sampling: bool| {
+        set_profile_interval(if sampling { on } else { 0 });
+        for _ in 0..p.ws {
+            c.step();
+        }
+        let t = Instant::now();
+        for _ in 0..steps {
+            c.step();
+        }
+        per_s(steps, t.elapsed())
+    };
+    let (mut ratios, mut rates) = (Vec::new(), Vec::new());
+    for i in 0..PAIRS {
+        let (x, y) = if i % 2 == 0 {
+            let x = slice(true);
+            (x, slice(false))
+        } else {
+            let y = slice(false);
+            (slice(true), y)
+        };
+        ratios.push(x / y);
+        rates.push(x);
+    }
+    set_profile_interval(on);
+    vec![
+        m("ops_per_s", crate::report::median(&rates)),
+        m("sampling_ratio", crate::report::median(&ratios)),
+    ]
+}
+
+/// The leak investigator's interval when ours is installed with it (0
+/// otherwise: nothing to switch).
+fn profile_interval() -> u64 {
+    #[cfg(feature = "ours-stats")]
+    return pool_alloc::profile::interval();
+    #[cfg(not(feature = "ours-stats"))]
+    0
+}
+
+fn set_profile_interval(bytes: u64) {
+    #[cfg(feature = "ours-stats")]
+    if bytes == 0 {
+        pool_alloc::profile::stop();
+    } else {
+        pool_alloc::profile::start(bytes);
+    }
+    #[cfg(not(feature = "ours-stats"))]
+    let _ = bytes;
 }
 
 /// `pooled`: one thread, 4 KiB–1 MiB, working set 1 000, every page of each

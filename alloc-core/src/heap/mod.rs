@@ -93,6 +93,11 @@ pub(crate) struct Heap {
     pub(crate) sample_rng: u64,
     pub(crate) profile_epoch: u64,
     pub(crate) run_sample_left: i64,
+    /// A free record slot kept for this heap's next sample (0: none):
+    /// dropping a sample here and taking the next one needs no locked
+    /// instruction on the table's free-slot stack. It stays with the heap
+    /// when its thread exits, for the thread that adopts it.
+    pub(crate) spare_slot: u32,
     /// Registry link (push-only list of every heap ever made).
     pub(crate) all_next: *mut Heap,
     /// Blocks of full slabs handed over by remote frees. Other threads
@@ -267,7 +272,12 @@ pub(crate) unsafe fn count_run_freed(heap: *mut Heap, p: *mut u8, req: usize) {
                 if quick != 0 {
                     // A page-run sample: counted as any run, and its
                     // record dropped without reading it.
-                    crate::profile::remove_quick(u32::from(slot), quick);
+                    let spare = if heap.is_null() {
+                        None
+                    } else {
+                        Some(&mut (*heap).spare_slot)
+                    };
+                    crate::profile::remove_quick(u32::from(slot), quick, spare);
                 } else {
                     let (class, size) = crate::profile::remove(u32::from(slot));
                     count_run_as(heap, class as usize, size, false);
