@@ -48,8 +48,11 @@ for w in $WORKLOADS; do
         *) continue ;;
     esac
     echo "== $w, one process (sampling on / off, alternating slices)"
+    runs=()
     for i in $(seq 1 "$ROUNDS"); do
-        "$bins/bench-ours" $ab | sed -n 's/.* sampling_ratio=\([0-9.]*\).*/\1/p' | head -n 1
-    done | awk '{ printf "run %d: on/off %.3f\n", NR, $1; v[NR] = $1 }
-        END { n = asort(v); printf "median on/off %.3f\n", (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }'
+        r=$("$bins/bench-ours" $ab | sed -n 's/.* sampling_ratio=\([0-9.]*\).*/\1/p' | head -n 1)
+        printf 'run %d: on/off %.3f\n' "$i" "$r"
+        runs+=("$r")
+    done
+    printf '%s\n' "${runs[@]}" | sort -n | awk '{ v[NR] = $1 } END { printf "median on/off %.3f\n", v[int((NR + 1) / 2)] }'
 done
