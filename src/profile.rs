@@ -40,9 +40,14 @@ use alloc_stats::{human_bytes, LeakReport};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-pub use alloc_core::profile::{
-    counters, interval, ProfileCounters, Sample, CAPACITY, FRAMES, LARGE_CLASS,
-};
+pub use alloc_core::profile::{interval, ProfileCounters, Sample, CAPACITY, FRAMES, LARGE_CLASS};
+
+/// The sampler's own figures: samples taken, dropped and removed, stacks
+/// walked. Each thread's heap adds its counts in batches; the calling
+/// thread's are added first, other threads' may lag by a few samples.
+pub fn counters() -> ProfileCounters {
+    alloc_core::profile_counters()
+}
 
 /// The default mean sampling interval (1 MiB).
 pub const DEFAULT_INTERVAL: u64 = alloc_core::config::DEFAULT_PROFILE_INTERVAL;

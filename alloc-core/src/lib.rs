@@ -143,4 +143,4 @@ pub use sampler::{tick, Sampler};
 #[cfg(not(loom))]
 pub use size_class::{CLASSES, POOLED_MAX};
 #[cfg(not(loom))]
-pub use stats::{snapshot, snapshot_into};
+pub use stats::{profile_counters, snapshot, snapshot_into};

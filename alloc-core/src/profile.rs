@@ -102,16 +102,16 @@ impl Table {
     }
 
     /// Drop the sample of `slot` from its component's totals (`units` of
-    /// 16 bytes, component index `k`) and free the slot: into `spare` (the
-    /// freeing thread's heap's kept slot) if that is empty, else onto the
+    /// 16 bytes, component index `k`) and free the slot: kept by `local`
+    /// (the freeing thread's heap) if it keeps none, else onto the
     /// free-slot stack.
-    fn release(&self, slot: u32, units: u64, k: usize, spare: Option<&mut u32>) {
-        TOTALS[k].fetch_sub(totals_delta(units), Ordering::Relaxed);
+    fn release(&self, slot: u32, units: u64, k: usize, mut local: Option<&mut Local>) {
         self.live[slot as usize - 1].store(0, Ordering::Release);
-        match spare {
-            Some(s) if *s == 0 => *s = slot,
+        match local.as_deref_mut() {
+            Some(l) if l.spare == 0 => l.spare = slot,
             _ => self.free.0.push(|k| self.link(k), slot),
         }
+        count(local, k, units, 1u64.wrapping_neg());
     }
 }
 
@@ -125,21 +125,108 @@ static EPOCH: AtomicU64 = AtomicU64::new(1);
 static TAKEN: AtomicU64 = AtomicU64::new(0);
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 
-/// Per component (index 0: none), kept as samples come and go, so a
-/// snapshot reads them without walking the table: its estimated live
-/// bytes in 16-byte units above bit 16, its live samples (at most
-/// [`CAPACITY`], so they never carry) below, so one locked add changes
-/// both. Samples removed so far are the samples taken less the live ones.
-static TOTALS: [AtomicU64; COMPONENTS + 1] = [const { AtomicU64::new(0) }; COMPONENTS + 1];
-
-/// What one sample of `units` adds to its component's [`TOTALS`] word.
-fn totals_delta(units: u64) -> u64 {
-    (units << 16) + 1
+/// A component's running totals: estimated live bytes (16-byte units)
+/// and live samples. Heaps add their changes in batches ([`Local`]), so a
+/// total may be below zero for a moment (a sample freed on one heap and
+/// recorded on another not yet flushed): the words wrap and are read as
+/// signed, at least 0.
+struct Totals {
+    units: AtomicU64,
+    samples: AtomicU64,
 }
 
-/// A [`TOTALS`] word as (estimated live bytes, live samples).
-fn totals_of(word: u64) -> (u64, u64) {
-    ((word >> 16) << 4, word & 0xffff)
+/// Per component (index 0: none), kept as samples come and go, so a
+/// snapshot reads them without walking the table. Samples removed so far
+/// are the samples taken less the live ones.
+static TOTALS: [Totals; COMPONENTS + 1] = [const {
+    Totals {
+        units: AtomicU64::new(0),
+        samples: AtomicU64::new(0),
+    }
+}; COMPONENTS + 1];
+
+impl Totals {
+    fn add(&self, units: u64, samples: u64) {
+        self.units.fetch_add(units, Ordering::Relaxed);
+        self.samples.fetch_add(samples, Ordering::Relaxed);
+    }
+
+    /// (estimated live bytes, live samples), at least 0.
+    fn read(&self) -> (u64, u64) {
+        let units = (self.units.load(Ordering::Relaxed) as i64).max(0) as u64;
+        let n = (self.samples.load(Ordering::Relaxed) as i64).max(0) as u64;
+        (units << 4, n)
+    }
+}
+
+/// A heap's share of the sampler's bookkeeping (owner only; zeroed memory
+/// is an empty one): a free record slot kept for its next sample, and
+/// changes to one component's totals and to the samples-taken count not
+/// yet added to the shared words. So a heap that records and drops
+/// samples uses no locked instruction for either most of the time. Flushed
+/// when the component changes, every [`Local::BATCH`] changes, when the
+/// heap's thread exits and when it takes a snapshot; until then the
+/// totals lag by at most that many samples per heap. It stays with the
+/// heap, kept slot included, for the thread that adopts it.
+#[derive(Default)]
+#[repr(C)]
+pub(crate) struct Local {
+    spare: u32,
+    k: u32,
+    units: u64,
+    samples: u64,
+    taken: u64,
+    changes: u32,
+}
+
+impl Local {
+    const BATCH: u32 = 32;
+
+    /// A sample of `units` in component `k` came (`sign` 1) or went
+    /// (`sign` -1 as wrapping).
+    fn change(&mut self, k: usize, units: u64, sign: u64) {
+        if self.k as usize != k && self.changes != 0 {
+            self.flush();
+        }
+        self.k = k as u32;
+        self.units = self.units.wrapping_add(units.wrapping_mul(sign));
+        self.samples = self.samples.wrapping_add(sign);
+        self.changes += 1;
+        if self.changes >= Self::BATCH {
+            self.flush();
+        }
+    }
+
+    /// Add the pending changes to the shared totals.
+    pub(crate) fn flush(&mut self) {
+        if self.changes == 0 && self.taken == 0 {
+            return;
+        }
+        TOTALS[self.k as usize].add(self.units, self.samples);
+        if self.taken != 0 {
+            TAKEN.fetch_add(self.taken, Ordering::Relaxed);
+        }
+        (self.units, self.samples, self.taken, self.changes) = (0, 0, 0, 0);
+    }
+}
+
+/// Count a sample of `units` in component `k` as recorded (`sign` 1) or
+/// dropped (wrapping -1): in the caller's heap's batch, or at once.
+fn count(local: Option<&mut Local>, k: usize, units: u64, sign: u64) {
+    match local {
+        Some(l) => {
+            if sign == 1 {
+                l.taken += 1;
+            }
+            l.change(k, units, sign);
+        }
+        None => {
+            TOTALS[k].add(units.wrapping_mul(sign), sign);
+            if sign == 1 {
+                TAKEN.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
 }
 
 /// The probability that a block of `size` bytes is sampled at mean
@@ -311,24 +398,29 @@ fn table() -> *mut Table {
 /// at mean interval `interval`: its stack, thread, birth time and the
 /// thread's component. Returns its slot (`1..=CAPACITY`; 0 when none is
 /// free, the table cannot be mapped, or this thread is already recording)
-/// and its [`quick`] word. The slot comes from `spare` (the caller's
-/// heap's kept slot) when it holds one. Slow paths only.
+/// and its [`quick`] word. The slot comes from `local` (the caller's
+/// heap's share, [`Local`]) when it keeps one. Slow paths only.
 #[inline(never)]
 pub(crate) fn record(
     size: usize,
     class: u32,
     interval: u64,
-    spare: Option<&mut u32>,
+    local: Option<&mut Local>,
 ) -> (u32, u32) {
     let Ok(false) = RECORDING.try_with(|r| r.replace(true)) else {
         return (0, 0);
     };
-    let got = record_as_owner(size, class, interval, spare);
+    let got = record_as_owner(size, class, interval, local);
     let _ = RECORDING.try_with(|r| r.set(false));
     got
 }
 
-fn record_as_owner(size: usize, class: u32, interval: u64, spare: Option<&mut u32>) -> (u32, u32) {
+fn record_as_owner(
+    size: usize,
+    class: u32,
+    interval: u64,
+    mut local: Option<&mut Local>,
+) -> (u32, u32) {
     let t = table();
     if t.is_null() {
         DROPPED.fetch_add(1, Ordering::Relaxed);
@@ -336,7 +428,9 @@ fn record_as_owner(size: usize, class: u32, interval: u64, spare: Option<&mut u3
     }
     // SAFETY: a published table is mapped for the life of the process.
     let t = unsafe { &*t };
-    let kept = spare.map_or(0, core::mem::take);
+    let kept = local
+        .as_deref_mut()
+        .map_or(0, |l| core::mem::take(&mut l.spare));
     let Some(slot) = (if kept != 0 {
         Some(kept)
     } else {
@@ -347,14 +441,14 @@ fn record_as_owner(size: usize, class: u32, interval: u64, spare: Option<&mut u3
     };
     let r = &t.records[slot as usize - 1];
     let component = COMPONENT.try_with(|c| c.get()).unwrap_or(0);
-    // The locked adds first: on x86 a locked instruction waits until every
-    // store before it is written, and the record's stores below go to
-    // lines that are usually cold. After them, nothing here waits for
+    // Counted first (in the heap's batch; a flush, or a caller without a
+    // heap, makes locked adds): on x86 a locked instruction waits until
+    // every store before it is written, and the record's stores below go
+    // to lines that are usually cold. After them, nothing here waits for
     // those stores (a snapshot may count this sample a moment early).
     let units = estimate_units(size as u64, interval);
     let k = (component as usize).min(COMPONENTS);
-    TOTALS[k].fetch_add(totals_delta(units), Ordering::Relaxed);
-    TAKEN.fetch_add(1, Ordering::Relaxed);
+    count(local, k, units, 1);
     let seq = t.seq(slot);
     seq.write_begin();
     // The stack goes straight into the record (no buffer to clear and
@@ -399,14 +493,14 @@ pub(crate) fn remove(slot: u32) -> (u32, usize) {
 
 /// The sampled block of `slot`, whose [`quick`] word `q` is not 0, was
 /// freed: drop its record without reading it (the caller counts the free
-/// by its own size). The slot may be kept in `spare` (see `release`).
-pub(crate) fn remove_quick(slot: u32, q: u32, spare: Option<&mut u32>) {
+/// by its own size), counted in `local` (see `release`).
+pub(crate) fn remove_quick(slot: u32, q: u32, local: Option<&mut Local>) {
     let Some((t, _)) = record_of(slot) else {
         debug_assert!(false, "bad sample slot {slot}");
         return;
     };
     debug_assert!(q != 0);
-    t.release(slot, u64::from(q >> 8), (q & 0xff) as usize, spare);
+    t.release(slot, u64::from(q >> 8), (q & 0xff) as usize, local);
 }
 
 /// The table and the record of `slot`, if the table exists and the slot
@@ -445,8 +539,7 @@ pub(crate) fn resize(slot: u32, size: usize, class: u32) -> u32 {
     );
     let k = (r.component.load(Ordering::Relaxed) as usize).min(COMPONENTS);
     let units = estimate_units(size as u64, mean);
-    let change = (units << 16).wrapping_sub(estimate_units(old, mean) << 16);
-    TOTALS[k].fetch_add(change, Ordering::Relaxed);
+    TOTALS[k].add(units.wrapping_sub(estimate_units(old, mean)), 0);
     let seq = t.seq(slot);
     seq.write_begin();
     r.size.store(size as u64, Ordering::Relaxed);
@@ -546,17 +639,15 @@ pub struct ProfileCounters {
     pub stacks_unwound: u64,
 }
 
-/// The sampler's counters.
+/// The sampler's counters. Heaps add their counts in batches (`Local`):
+/// `crate::profile_counters` adds the calling thread's first.
 pub fn counters() -> ProfileCounters {
     ProfileCounters {
         taken: TAKEN.load(Ordering::Relaxed),
         dropped: DROPPED.load(Ordering::Relaxed),
-        removed: TAKEN.load(Ordering::Relaxed).saturating_sub(
-            TOTALS
-                .iter()
-                .map(|t| totals_of(t.load(Ordering::Relaxed)).1)
-                .sum(),
-        ),
+        removed: TAKEN
+            .load(Ordering::Relaxed)
+            .saturating_sub(TOTALS.iter().map(|t| t.read().1).sum()),
         // A stack is captured for every sample taken (after its slot).
         stacks: TAKEN.load(Ordering::Relaxed),
         stacks_unwound: crate::unwind::SLOW.load(Ordering::Relaxed) as u64,
@@ -635,7 +726,7 @@ pub fn set_component(id: u32) -> u32 {
 /// component with live samples ("" for memory allocated outside any).
 pub fn components_live(mut f: impl FnMut(&'static str, u64, u64)) {
     for (k, totals) in TOTALS.iter().enumerate() {
-        let (bytes, n) = totals_of(totals.load(Ordering::Relaxed));
+        let (bytes, n) = totals.read();
         if n == 0 {
             continue;
         }
@@ -704,20 +795,30 @@ mod tests {
 
     #[test]
     fn a_quick_removal_drops_the_sample_and_its_estimate() {
-        let mut spare = 0;
+        let mut local = Local::default();
         let (slot, q) = record(6006, 9, 1 << 20, None);
         assert!(slot != 0 && q != 0);
         let mut v = Vec::new();
         samples(&mut v);
         assert!(v.iter().any(|s| s.size == 6006 && s.class == 9));
-        remove_quick(slot, q, Some(&mut spare));
-        assert_eq!(spare, slot, "kept for the next sample");
+        remove_quick(slot, q, Some(&mut local));
+        assert_eq!(local.spare, slot, "kept for the next sample");
+        assert_eq!(
+            local.samples,
+            1u64.wrapping_neg(),
+            "the drop waits in the batch"
+        );
         samples(&mut v);
         assert!(!v.iter().any(|s| s.size == 6006 && s.class == 9));
         // The slot is free again: the next record may take it.
-        let (again, q2) = record(6006, 9, 1 << 20, Some(&mut spare));
-        assert_eq!((again, spare), (slot, 0), "the kept slot was taken");
+        let (again, q2) = record(6006, 9, 1 << 20, Some(&mut local));
+        assert_eq!((again, local.spare), (slot, 0), "the kept slot was taken");
+        assert_eq!((local.samples, local.taken), (0, 1));
         remove_quick(again, q2, None);
+        let taken = TAKEN.load(Ordering::Relaxed);
+        local.flush();
+        assert!(TAKEN.load(Ordering::Relaxed) > taken, "flushed");
+        assert_eq!((local.samples, local.taken, local.changes), (0, 0, 0));
     }
 
     #[test]

@@ -103,6 +103,7 @@ pub fn snapshot_into(s: &mut Snapshot) {
     let (threads_live, heaps_abandoned) = heap_counts();
     let classes = core::mem::take(&mut s.classes);
     let mut components = core::mem::take(&mut s.components);
+    crate::heap::flush_profile();
     fill_components(&mut components);
     *s = Snapshot {
         taken_at_ms: now,
@@ -119,6 +120,13 @@ pub fn snapshot_into(s: &mut Snapshot) {
         reclaim: reclaim_stats(),
         components,
     };
+}
+
+/// The leak investigator's counters (`profile::counters`), with the
+/// calling thread's heap's batched counts added first.
+pub fn profile_counters() -> crate::profile::ProfileCounters {
+    crate::heap::flush_profile();
+    crate::profile::counters()
 }
 
 /// Live memory per component from the leak investigator's running totals

@@ -93,11 +93,9 @@ pub(crate) struct Heap {
     pub(crate) sample_rng: u64,
     pub(crate) profile_epoch: u64,
     pub(crate) run_sample_left: i64,
-    /// A free record slot kept for this heap's next sample (0: none):
-    /// dropping a sample here and taking the next one needs no locked
-    /// instruction on the table's free-slot stack. It stays with the heap
-    /// when its thread exits, for the thread that adopts it.
-    pub(crate) spare_slot: u32,
+    /// Its share of the sampler's bookkeeping (a kept record slot, batched
+    /// totals: `profile::Local`).
+    pub(crate) profile: crate::profile::Local,
     /// Registry link (push-only list of every heap ever made).
     pub(crate) all_next: *mut Heap,
     /// Blocks of full slabs handed over by remote frees. Other threads
@@ -272,12 +270,12 @@ pub(crate) unsafe fn count_run_freed(heap: *mut Heap, p: *mut u8, req: usize) {
                 if quick != 0 {
                     // A page-run sample: counted as any run, and its
                     // record dropped without reading it.
-                    let spare = if heap.is_null() {
+                    let local = if heap.is_null() {
                         None
                     } else {
-                        Some(&mut (*heap).spare_slot)
+                        Some(&mut (*heap).profile)
                     };
-                    crate::profile::remove_quick(u32::from(slot), quick, spare);
+                    crate::profile::remove_quick(u32::from(slot), quick, local);
                 } else {
                     let (class, size) = crate::profile::remove(u32::from(slot));
                     count_run_as(heap, class as usize, size, false);
@@ -334,6 +332,17 @@ pub(crate) unsafe fn count_run_resized(heap: *mut Heap, p: *mut u8, old: usize, 
             crate::segment::set_run_sample(p, slot, quick);
         }
         count_run(heap, new, true);
+    }
+}
+
+/// Add the calling thread's heap's batched sample counts
+/// (`profile::Local`) to the shared totals: a snapshot taken on this
+/// thread then counts its own samples.
+pub(crate) fn flush_profile() {
+    let heap = current_heap();
+    if !heap.is_null() {
+        // SAFETY: the calling thread's heap; a holder-only field.
+        unsafe { (*heap).profile.flush() }
     }
 }
 
