@@ -43,8 +43,8 @@ for w in $WORKLOADS; do
     echo "== $w, compile time (A = default rate, B = bench-ours-noprofile)"
     "$here/interleave.sh" "$ROUNDS" "$bins/bench-ours $a" "$bins/bench-ours-noprofile $a"
     case $w in
-        small) ab="worker sampling-ab-small --ops 40000000 --ws 10000" ;;
-        pooled) ab="worker sampling-ab-pooled --ops 800000 --ws 1000" ;;
+        small) ab="worker sampling-ab-small --ops 200000000 --ws 10000" ;;
+        pooled) ab="worker sampling-ab-pooled --ops 4000000 --ws 1000" ;;
         *) continue ;;
     esac
     echo "== $w, one process (sampling on / off, alternating slices)"

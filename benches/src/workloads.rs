@@ -362,14 +362,15 @@ pub fn small<A: GlobalAlloc>(a: &A, p: &Params) -> Metrics {
 /// `sampling-ab-small` / `sampling-ab-pooled`: the leak investigator's
 /// sampling cost in one run, `small` or `pooled` churn alternating between
 /// sampling at its current interval (A) and sampling off (B) in slices of
-/// `ops / 40` timed steps, 20 pairs ordered ABBA so a drift cancels. Each
+/// `ops / 200` timed steps, 100 pairs ordered ABBA so a drift cancels
+/// (one slice varies by about 10 % on this machine: many pairs). Each
 /// slice starts with a working set's worth of untimed steps, so the frees
 /// of blocks sampled in an A slice are not timed in the next B slice.
 /// Reports `sampling_ratio`, the median over pairs of A's rate over B's
 /// (1.000 = free), and `ops_per_s`, A's median rate. Only ours samples:
 /// for any other allocator both halves are the same.
 fn sampling_ab<A: GlobalAlloc>(a: &A, p: &Params, band: Band) -> Metrics {
-    const PAIRS: u64 = 20;
+    const PAIRS: u64 = 100;
     let on = profile_interval();
     let mut c = Churn::<A>::new(a, p.seed, p.ws, band);
     c.warm_up();
