@@ -79,7 +79,10 @@ pub const WORKLOADS: [&str; 13] = [
 /// Workloads that need the allocator installed (std collections, thread
 /// exit, process-wide RSS): they are skipped in one-process mode.
 pub fn needs_installed(workload: &str) -> bool {
-    matches!(workload, "mixed" | "churn" | "burst" | "footprint") || workload.starts_with("real-")
+    matches!(
+        workload,
+        "mixed" | "churn" | "burst" | "footprint" | "sampling-ab-mixed"
+    ) || workload.starts_with("real-")
 }
 
 /// Runs one workload once against `a`.
@@ -113,6 +116,8 @@ pub fn run<A: GlobalAlloc + Sync>(
         "latency-pooled" => Ok(latency(a, p, Band::Pooled)),
         "sampling-ab-small" => Ok(sampling_ab(a, p, Band::Small)),
         "sampling-ab-pooled" => Ok(sampling_ab(a, p, Band::Pooled)),
+        // Installed only, like `mixed`.
+        "sampling-ab-mixed" => Ok(sampling_ab_mixed(p)),
         // NB: `mixed` uses std collections, so it always measures the
         // installed allocator whatever `a` is; the driver runs it installed only.
         "mixed" => Ok(mixed(p)),
@@ -370,19 +375,37 @@ pub fn small<A: GlobalAlloc>(a: &A, p: &Params) -> Metrics {
 /// (1.000 = free), and `ops_per_s`, A's median rate. Only ours samples:
 /// for any other allocator both halves are the same.
 fn sampling_ab<A: GlobalAlloc>(a: &A, p: &Params, band: Band) -> Metrics {
-    const PAIRS: u64 = 100;
-    let on = profile_interval();
     let mut c = Churn::<A>::new(a, p.seed, p.ws, band);
     c.warm_up();
+    sampling_slices(p, || c.step())
+}
+
+/// `sampling-ab-mixed`: as `sampling_ab`, on the `mixed` workload.
+fn sampling_ab_mixed(p: &Params) -> Metrics {
+    let mut rng = Rng::new(p.seed);
+    let mut objs: Vec<Obj> = (0..p.ws.max(1)).map(|_| Obj::Empty).collect();
+    let mut map = HashMap::new();
+    for _ in 0..p.ws {
+        mixed_step(&mut rng, &mut objs, &mut map);
+    }
+    let out = sampling_slices(p, || mixed_step(&mut rng, &mut objs, &mut map));
+    black_box(&objs);
+    out
+}
+
+/// The slices of `sampling_ab`, each of `step`s.
+fn sampling_slices(p: &Params, mut step: impl FnMut()) -> Metrics {
+    const PAIRS: u64 = 100;
+    let on = profile_interval();
     let steps = (p.ops / (2 * PAIRS)).max(1);
     let mut slice = |sampling: bool| {
         set_profile_interval(if sampling { on } else { 0 });
         for _ in 0..p.ws {
-            c.step();
+            step();
         }
         let t = Instant::now();
         for _ in 0..steps {
-            c.step();
+            step();
         }
         per_s(steps, t.elapsed())
     };
