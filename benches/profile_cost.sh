@@ -15,9 +15,10 @@
 #                 (workloads.rs, `sampling_ab`), so the machine's drift
 #                 between processes cancels; the median of ROUNDS runs'
 #                 medians. The steadiest of the three on this machine.
+#                 The ratio is the geometric mean over 100 pairs; on
+#                 mixed both slices of a pair redo the same operations.
 #                 Then 3 runs with sampling off in both halves: the
-#                 method's own bias (0.99-1.00 on small and pooled; on
-#                 mixed 1.05-1.07, not understood: use its run time row).
+#                 method's own bias (0.99-1.005 on all three here).
 #
 #   benches/profile_cost.sh            # 11 rounds each
 #   ROUNDS=21 WORKLOADS=small benches/profile_cost.sh
