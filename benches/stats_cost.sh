@@ -8,7 +8,8 @@
 #   benches/stats_cost.sh            # 11 rounds each
 #   ROUNDS=21 benches/stats_cost.sh
 #
-# Uses the binaries of benches/build.sh (bench-ours, bench-ours-nostats).
+# Uses the binaries of benches/build.sh (bench-ours, bench-ours-nostats:
+# the same allocator with only the `stats` feature left out).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bins=${BINS:-$("$here/build.sh" | tail -n 1)}
@@ -20,5 +21,5 @@ echo "== small churn (A = stats on, B = stats off)"
     "$bins/bench-ours-nostats worker small --ops 20000000 --ws 10000"
 echo "== pooled churn (A = stats on, B = stats off)"
 "$here/interleave.sh" "$ROUNDS" \
-    "$bins/bench-ours worker pooled --ops 40000 --ws 1000" \
-    "$bins/bench-ours-nostats worker pooled --ops 40000 --ws 1000"
+    "$bins/bench-ours worker pooled --ops 400000 --ws 1000" \
+    "$bins/bench-ours-nostats worker pooled --ops 400000 --ws 1000"

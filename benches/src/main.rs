@@ -3,24 +3,17 @@
 use pool_alloc_bench::driver;
 
 // The installed allocator; `peers::installed_name` mirrors this precedence.
-#[cfg(any(feature = "global-ours", feature = "global-ours-nostats"))]
+#[cfg(feature = "installed-ours")]
 #[global_allocator]
 static GLOBAL: pool_alloc::PoolAlloc = pool_alloc::PoolAlloc::new();
 
-#[cfg(all(
-    feature = "global-jemalloc",
-    not(any(feature = "global-ours", feature = "global-ours-nostats"))
-))]
+#[cfg(all(feature = "global-jemalloc", not(feature = "installed-ours")))]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[cfg(all(
     any(feature = "global-mimalloc", feature = "global-mimalloc-v2"),
-    not(any(
-        feature = "global-ours",
-        feature = "global-ours-nostats",
-        feature = "global-jemalloc"
-    ))
+    not(any(feature = "installed-ours", feature = "global-jemalloc"))
 ))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -28,8 +21,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[cfg(all(
     feature = "global-rpmalloc",
     not(any(
-        feature = "global-ours",
-        feature = "global-ours-nostats",
+        feature = "installed-ours",
         feature = "global-jemalloc",
         feature = "global-mimalloc",
         feature = "global-mimalloc-v2"
@@ -47,7 +39,7 @@ fn main() {
     let args = driver::Args::parse(rest);
     // Ours with its background reclaimer on (the burst figure "with the
     // reclaimer"): POOL_ALLOC_BENCH_RECLAIMER=1.
-    #[cfg(any(feature = "global-ours", feature = "global-ours-nostats"))]
+    #[cfg(feature = "installed-ours")]
     let _reclaimer = std::env::var_os("POOL_ALLOC_BENCH_RECLAIMER")
         .filter(|v| v == "1")
         .map(|_| pool_alloc::Reclaimer::start());
