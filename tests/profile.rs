@@ -271,3 +271,44 @@ fn large_blocks_are_sampled_and_leave_when_freed() {
     drop(big);
     assert_eq!(at(&Profile::capture()), 0);
 }
+
+/// A thread that records a few samples and then waits: heaps add their
+/// sample counts to the shared totals in batches, and a snapshot taken on
+/// another thread must still see these (read from the quiet heap).
+#[test]
+fn a_quiet_threads_samples_are_in_another_threads_snapshot() {
+    let _t = turn();
+    profile::start(1); // every allocation sampled
+                       // Barriers, not channels: the worker must not allocate (and so count
+                       // under another component, which flushes its batch) after its samples.
+    let ready = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let done = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let quiet = profile::component("quiet-worker");
+    let worker = {
+        let (ready, done) = (ready.clone(), done.clone());
+        std::thread::spawn(move || {
+            let kept = quiet.run(|| {
+                let mut v: Vec<Box<[u8; 2048]>> = Vec::with_capacity(5);
+                for i in 0..5 {
+                    v.push(black_box(Box::new([i as u8; 2048])));
+                }
+                v
+            });
+            ready.wait();
+            done.wait();
+            drop(kept);
+        })
+    };
+    ready.wait();
+    let snap = pool_alloc::snapshot();
+    let found = snap.components.iter().find(|c| c.name == "quiet-worker");
+    let (samples, bytes) = found.map_or((0, 0), |c| (c.samples_live, c.live_bytes_estimated));
+    done.wait();
+    worker.join().unwrap();
+    profile::start(profile::DEFAULT_INTERVAL);
+    assert!(
+        samples >= 5 && bytes >= 5 * 2048,
+        "the waiting thread's 5 blocks: {samples} samples, {bytes} bytes: {:?}",
+        snap.components
+    );
+}

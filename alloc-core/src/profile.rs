@@ -105,10 +105,12 @@ impl Table {
     /// 16 bytes, component index `k`) and free the slot: kept by `local`
     /// (the freeing thread's heap) if it keeps none, else onto the
     /// free-slot stack.
-    fn release(&self, slot: u32, units: u64, k: usize, mut local: Option<&mut Local>) {
+    fn release(&self, slot: u32, units: u64, k: usize, local: Option<&Local>) {
         self.live[slot as usize - 1].store(0, Ordering::Release);
-        match local.as_deref_mut() {
-            Some(l) if l.spare == 0 => l.spare = slot,
+        match local {
+            Some(l) if l.spare.load(Ordering::Relaxed) == 0 => {
+                l.spare.store(slot, Ordering::Relaxed);
+            }
             _ => self.free.0.push(|k| self.link(k), slot),
         }
         count(local, k, units, 1u64.wrapping_neg());
@@ -151,72 +153,149 @@ impl Totals {
         self.samples.fetch_add(samples, Ordering::Relaxed);
     }
 
-    /// (estimated live bytes, live samples), at least 0.
-    fn read(&self) -> (u64, u64) {
-        let units = (self.units.load(Ordering::Relaxed) as i64).max(0) as u64;
-        let n = (self.samples.load(Ordering::Relaxed) as i64).max(0) as u64;
-        (units << 4, n)
+    /// (live units, live samples) as the shared words hold them (wrapping;
+    /// heaps' batches not included: [`live_of`]).
+    fn raw(&self) -> (u64, u64) {
+        (
+            self.units.load(Ordering::Relaxed),
+            self.samples.load(Ordering::Relaxed),
+        )
     }
 }
 
-/// A heap's share of the sampler's bookkeeping (owner only; zeroed memory
-/// is an empty one): a free record slot kept for its next sample, and
-/// changes to one component's totals and to the samples-taken count not
-/// yet added to the shared words. So a heap that records and drops
-/// samples uses no locked instruction for either most of the time. Flushed
-/// when the component changes, every [`Local::BATCH`] changes, when the
-/// heap's thread exits and when it takes a snapshot; until then the
-/// totals lag by at most that many samples per heap. It stays with the
-/// heap, kept slot included, for the thread that adopts it.
+/// A heap's share of the sampler's bookkeeping (zeroed memory is an empty
+/// one): a free record slot kept for its next sample, and changes to one
+/// component's totals and to the samples-taken count not yet added to the
+/// shared words. So a heap that records and drops samples uses no locked
+/// instruction for either most of the time. Added to the shared words
+/// when the component changes, every [`Local::BATCH`] changes and when
+/// the heap's thread exits. Only the owner writes; the pending counts are
+/// atomics written with plain loads and stores (`counters::bump`), so a
+/// reader on any thread adds every heap's to the shared totals
+/// ([`Local::add_to`], [`Pending`]): a quiet thread's last samples are
+/// never missing from a snapshot. The kept slot goes back to the shared
+/// stack when the heap's thread exits ([`Local::give_back`]), so an
+/// abandoned heap holds none.
 #[derive(Default)]
 #[repr(C)]
 pub(crate) struct Local {
-    spare: u32,
-    k: u32,
-    units: u64,
-    samples: u64,
-    taken: u64,
-    changes: u32,
+    spare: AtomicU32,
+    changes: AtomicU32,
+    k: AtomicU32,
+    units: AtomicU64,
+    samples: AtomicU64,
+    taken: AtomicU64,
 }
 
 impl Local {
     const BATCH: u32 = 32;
 
-    /// A sample of `units` in component `k` came (`sign` 1) or went
+    /// Owner: a sample of `units` in component `k` came (`sign` 1) or went
     /// (`sign` -1 as wrapping).
-    fn change(&mut self, k: usize, units: u64, sign: u64) {
-        if self.k as usize != k && self.changes != 0 {
+    fn change(&self, k: usize, units: u64, sign: u64) {
+        let changes = self.changes.load(Ordering::Relaxed);
+        if self.k.load(Ordering::Relaxed) as usize != k && changes != 0 {
             self.flush();
         }
-        self.k = k as u32;
-        self.units = self.units.wrapping_add(units.wrapping_mul(sign));
-        self.samples = self.samples.wrapping_add(sign);
-        self.changes += 1;
-        if self.changes >= Self::BATCH {
+        self.k.store(k as u32, Ordering::Relaxed);
+        bump(&self.units, units.wrapping_mul(sign));
+        bump(&self.samples, sign);
+        let changes = self.changes.load(Ordering::Relaxed) + 1;
+        self.changes.store(changes, Ordering::Relaxed);
+        if changes >= Self::BATCH {
             self.flush();
         }
     }
 
-    /// Add the pending changes to the shared totals.
-    pub(crate) fn flush(&mut self) {
-        if self.changes == 0 && self.taken == 0 {
+    /// Owner: add the pending changes to the shared totals. A reader
+    /// adding this heap's pending counts meanwhile may count a change
+    /// twice or not at all, for that one read.
+    pub(crate) fn flush(&self) {
+        let taken = self.taken.load(Ordering::Relaxed);
+        if self.changes.load(Ordering::Relaxed) == 0 && taken == 0 {
             return;
         }
-        TOTALS[self.k as usize].add(self.units, self.samples);
-        if self.taken != 0 {
-            TAKEN.fetch_add(self.taken, Ordering::Relaxed);
+        TOTALS[self.k.load(Ordering::Relaxed) as usize].add(
+            self.units.load(Ordering::Relaxed),
+            self.samples.load(Ordering::Relaxed),
+        );
+        if taken != 0 {
+            TAKEN.fetch_add(taken, Ordering::Relaxed);
         }
-        (self.units, self.samples, self.taken, self.changes) = (0, 0, 0, 0);
+        self.units.store(0, Ordering::Relaxed);
+        self.samples.store(0, Ordering::Relaxed);
+        self.taken.store(0, Ordering::Relaxed);
+        self.changes.store(0, Ordering::Relaxed);
+    }
+
+    /// Owner: flush, and put the kept free slot back on the shared stack
+    /// (the heap's thread exits).
+    pub(crate) fn give_back(&self) {
+        self.flush();
+        let slot = self.take_spare();
+        if slot == 0 {
+            return;
+        }
+        let t = TABLE.load(Ordering::Acquire);
+        if !t.is_null() {
+            // SAFETY: a published table is mapped for the life of the
+            // process; a kept slot is one of its.
+            let t = unsafe { &*t };
+            t.free.0.push(|k| t.link(k), slot);
+        }
+    }
+
+    /// Owner: take the kept free slot (0: none). A load and a store, not a
+    /// swap: only the owner writes it, and a swap is a locked instruction.
+    fn take_spare(&self) -> u32 {
+        let slot = self.spare.load(Ordering::Relaxed);
+        if slot != 0 {
+            self.spare.store(0, Ordering::Relaxed);
+        }
+        slot
+    }
+
+    /// Any thread: add this heap's pending counts to `p`.
+    pub(crate) fn add_to(&self, p: &mut Pending) {
+        let k = (self.k.load(Ordering::Relaxed) as usize).min(COMPONENTS);
+        p.units[k] = p.units[k].wrapping_add(self.units.load(Ordering::Relaxed));
+        p.samples[k] = p.samples[k].wrapping_add(self.samples.load(Ordering::Relaxed));
+        p.taken = p.taken.wrapping_add(self.taken.load(Ordering::Relaxed));
+    }
+}
+
+/// Add `n` to a word only its owner writes (`n` may be a wrapped negative).
+#[inline(always)]
+fn bump(a: &AtomicU64, n: u64) {
+    a.store(a.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+}
+
+/// The counts heaps hold in their batches ([`Local`]) and have not yet
+/// added to the shared totals, summed by a reader over every heap
+/// (`stats.rs`), per component (wrapping sums, read as signed).
+pub(crate) struct Pending {
+    units: [u64; COMPONENTS + 1],
+    samples: [u64; COMPONENTS + 1],
+    taken: u64,
+}
+
+impl Pending {
+    pub(crate) const fn new() -> Self {
+        Pending {
+            units: [0; COMPONENTS + 1],
+            samples: [0; COMPONENTS + 1],
+            taken: 0,
+        }
     }
 }
 
 /// Count a sample of `units` in component `k` as recorded (`sign` 1) or
 /// dropped (wrapping -1): in the caller's heap's batch, or at once.
-fn count(local: Option<&mut Local>, k: usize, units: u64, sign: u64) {
+fn count(local: Option<&Local>, k: usize, units: u64, sign: u64) {
     match local {
         Some(l) => {
             if sign == 1 {
-                l.taken += 1;
+                bump(&l.taken, 1);
             }
             l.change(k, units, sign);
         }
@@ -401,12 +480,7 @@ fn table() -> *mut Table {
 /// and its [`quick`] word. The slot comes from `local` (the caller's
 /// heap's share, [`Local`]) when it keeps one. Slow paths only.
 #[inline(never)]
-pub(crate) fn record(
-    size: usize,
-    class: u32,
-    interval: u64,
-    local: Option<&mut Local>,
-) -> (u32, u32) {
+pub(crate) fn record(size: usize, class: u32, interval: u64, local: Option<&Local>) -> (u32, u32) {
     let Ok(false) = RECORDING.try_with(|r| r.replace(true)) else {
         return (0, 0);
     };
@@ -415,12 +489,7 @@ pub(crate) fn record(
     got
 }
 
-fn record_as_owner(
-    size: usize,
-    class: u32,
-    interval: u64,
-    mut local: Option<&mut Local>,
-) -> (u32, u32) {
+fn record_as_owner(size: usize, class: u32, interval: u64, local: Option<&Local>) -> (u32, u32) {
     let t = table();
     if t.is_null() {
         DROPPED.fetch_add(1, Ordering::Relaxed);
@@ -428,9 +497,7 @@ fn record_as_owner(
     }
     // SAFETY: a published table is mapped for the life of the process.
     let t = unsafe { &*t };
-    let kept = local
-        .as_deref_mut()
-        .map_or(0, |l| core::mem::take(&mut l.spare));
+    let kept = local.map_or(0, Local::take_spare);
     let Some(slot) = (if kept != 0 {
         Some(kept)
     } else {
@@ -494,7 +561,7 @@ pub(crate) fn remove(slot: u32) -> (u32, usize) {
 /// The sampled block of `slot`, whose [`quick`] word `q` is not 0, was
 /// freed: drop its record without reading it (the caller counts the free
 /// by its own size), counted in `local` (see `release`).
-pub(crate) fn remove_quick(slot: u32, q: u32, local: Option<&mut Local>) {
+pub(crate) fn remove_quick(slot: u32, q: u32, local: Option<&Local>) {
     let Some((t, _)) = record_of(slot) else {
         debug_assert!(false, "bad sample slot {slot}");
         return;
@@ -639,19 +706,31 @@ pub struct ProfileCounters {
     pub stacks_unwound: u64,
 }
 
-/// The sampler's counters. Heaps add their counts in batches (`Local`):
-/// `crate::profile_counters` adds the calling thread's first.
-pub fn counters() -> ProfileCounters {
+/// The sampler's counters, with `pending` (every heap's batched counts,
+/// `crate::profile_counters` sums them) added to the shared totals.
+pub(crate) fn counters(pending: &Pending) -> ProfileCounters {
+    let taken = TAKEN.load(Ordering::Relaxed).wrapping_add(pending.taken);
+    let live: u64 = (0..=COMPONENTS).map(|k| live_of(k, pending).1).sum();
     ProfileCounters {
-        taken: TAKEN.load(Ordering::Relaxed),
+        taken,
         dropped: DROPPED.load(Ordering::Relaxed),
-        removed: TAKEN
-            .load(Ordering::Relaxed)
-            .saturating_sub(TOTALS.iter().map(|t| t.read().1).sum()),
+        removed: taken.saturating_sub(live),
         // A stack is captured for every sample taken (after its slot).
-        stacks: TAKEN.load(Ordering::Relaxed),
+        stacks: taken,
         stacks_unwound: crate::unwind::SLOW.load(Ordering::Relaxed) as u64,
     }
+}
+
+/// Component `k`'s (estimated live bytes, live samples): its shared totals
+/// plus what heaps hold back, at least 0.
+fn live_of(k: usize, pending: &Pending) -> (u64, u64) {
+    let (units, n) = TOTALS[k].raw();
+    let units = units.wrapping_add(pending.units[k]);
+    let n = n.wrapping_add(pending.samples[k]);
+    (
+        ((units as i64).max(0) as u64) << 4,
+        (n as i64).max(0) as u64,
+    )
 }
 
 /// The clock samples' birth times are on: coarse monotonic milliseconds.
@@ -724,9 +803,10 @@ pub fn set_component(id: u32) -> u32 {
 /// Live memory per component as the samples estimate it, without walking
 /// the table: calls `f(name, estimated live bytes, live samples)` for each
 /// component with live samples ("" for memory allocated outside any).
-pub fn components_live(mut f: impl FnMut(&'static str, u64, u64)) {
-    for (k, totals) in TOTALS.iter().enumerate() {
-        let (bytes, n) = totals.read();
+/// `pending`: every heap's batched counts (`stats.rs` sums them).
+pub(crate) fn components_live(pending: &Pending, mut f: impl FnMut(&'static str, u64, u64)) {
+    for k in 0..=COMPONENTS {
+        let (bytes, n) = live_of(k, pending);
         if n == 0 {
             continue;
         }
@@ -795,30 +875,91 @@ mod tests {
 
     #[test]
     fn a_quick_removal_drops_the_sample_and_its_estimate() {
-        let mut local = Local::default();
+        let local = Local::default();
         let (slot, q) = record(6006, 9, 1 << 20, None);
         assert!(slot != 0 && q != 0);
         let mut v = Vec::new();
         samples(&mut v);
         assert!(v.iter().any(|s| s.size == 6006 && s.class == 9));
-        remove_quick(slot, q, Some(&mut local));
-        assert_eq!(local.spare, slot, "kept for the next sample");
+        remove_quick(slot, q, Some(&local));
         assert_eq!(
-            local.samples,
+            local.spare.load(Ordering::Relaxed),
+            slot,
+            "kept for the next sample"
+        );
+        assert_eq!(
+            local.samples.load(Ordering::Relaxed),
             1u64.wrapping_neg(),
             "the drop waits in the batch"
         );
         samples(&mut v);
         assert!(!v.iter().any(|s| s.size == 6006 && s.class == 9));
         // The slot is free again: the next record may take it.
-        let (again, q2) = record(6006, 9, 1 << 20, Some(&mut local));
-        assert_eq!((again, local.spare), (slot, 0), "the kept slot was taken");
-        assert_eq!((local.samples, local.taken), (0, 1));
+        let (again, q2) = record(6006, 9, 1 << 20, Some(&local));
+        assert_eq!(
+            (again, local.spare.load(Ordering::Relaxed)),
+            (slot, 0),
+            "the kept slot was taken"
+        );
+        assert_eq!(
+            (
+                local.samples.load(Ordering::Relaxed),
+                local.taken.load(Ordering::Relaxed)
+            ),
+            (0, 1)
+        );
         remove_quick(again, q2, None);
         let taken = TAKEN.load(Ordering::Relaxed);
         local.flush();
         assert!(TAKEN.load(Ordering::Relaxed) > taken, "flushed");
-        assert_eq!((local.samples, local.taken, local.changes), (0, 0, 0));
+        assert_eq!(
+            (
+                local.samples.load(Ordering::Relaxed),
+                local.taken.load(Ordering::Relaxed),
+                local.changes.load(Ordering::Relaxed)
+            ),
+            (0, 0, 0)
+        );
+    }
+
+    #[test]
+    fn a_heaps_batched_samples_reach_a_reader_and_its_slot_goes_back() {
+        let id = component("pending-test");
+        let before = set_component(id);
+        let local = Local::default();
+        let (a, qa) = record(8008, 9, 1 << 20, Some(&local));
+        let (b, _) = record(8008, 9, 1 << 20, Some(&local));
+        set_component(before);
+        assert!(a != 0 && b != 0 && qa != 0);
+        remove_quick(a, qa, Some(&local));
+        let live = |p: &Pending| {
+            let mut got = None;
+            components_live(p, |name, bytes, n| {
+                if name == "pending-test" {
+                    got = Some((bytes, n));
+                }
+            });
+            got
+        };
+        // Not flushed (2 changes of 32): the shared totals alone miss the
+        // live sample, the heap's batch added by a reader has it.
+        assert_eq!(live(&Pending::new()), None);
+        let mut p = Pending::new();
+        local.add_to(&mut p);
+        let (bytes, n) = live(&p).expect("the batch is read");
+        assert_eq!(n, 1);
+        assert!(
+            bytes >= 8008,
+            "an estimate of {bytes} for 8008 bytes at 1 MiB"
+        );
+        assert!(counters(&p).taken >= counters(&Pending::new()).taken + 2);
+        // The thread exits: the batch is flushed and the kept slot freed.
+        assert_eq!(local.spare.load(Ordering::Relaxed), a);
+        local.give_back();
+        assert_eq!(local.spare.load(Ordering::Relaxed), 0);
+        assert_eq!(live(&Pending::new()).map(|l| l.1), Some(1));
+        remove(b);
+        assert_eq!(live(&Pending::new()), None);
     }
 
     #[test]

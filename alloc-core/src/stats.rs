@@ -103,8 +103,7 @@ pub fn snapshot_into(s: &mut Snapshot) {
     let (threads_live, heaps_abandoned) = heap_counts();
     let classes = core::mem::take(&mut s.classes);
     let mut components = core::mem::take(&mut s.components);
-    crate::heap::flush_profile();
-    fill_components(&mut components);
+    fill_components(&mut components, &crate::heap::pending_profile());
     *s = Snapshot {
         taken_at_ms: now,
         live_bytes: live + large.live_bytes,
@@ -122,18 +121,17 @@ pub fn snapshot_into(s: &mut Snapshot) {
     };
 }
 
-/// The leak investigator's counters (`profile::counters`), with the
-/// calling thread's heap's batched counts added first.
+/// The leak investigator's counters (`profile::counters`), every heap's
+/// batched counts included.
 pub fn profile_counters() -> crate::profile::ProfileCounters {
-    crate::heap::flush_profile();
-    crate::profile::counters()
+    crate::profile::counters(&crate::heap::pending_profile())
 }
 
 /// Live memory per component from the leak investigator's running totals
 /// (`profile::components_live`), most first, reusing `v`'s strings.
-fn fill_components(v: &mut Vec<alloc_stats::ComponentStats>) {
+fn fill_components(v: &mut Vec<alloc_stats::ComponentStats>, pending: &crate::profile::Pending) {
     let mut n = 0;
-    crate::profile::components_live(|name, bytes, samples| {
+    crate::profile::components_live(pending, |name, bytes, samples| {
         if n == v.len() {
             v.push(alloc_stats::ComponentStats::default());
         }

@@ -252,7 +252,7 @@ unsafe fn sample_class(
         let mean = profile::interval();
         let gap = profile::next_gap(&mut (*heap).sample_rng, mean);
         let slot = if sample {
-            profile::record(req, c as u32, mean, Some(&mut (*heap).profile)).0
+            profile::record(req, c as u32, mean, Some(&(*heap).profile)).0
         } else {
             0
         };
@@ -312,7 +312,7 @@ unsafe fn sample_run(heap: *mut Heap, p: *mut u8, req: usize, c: usize) {
         }
         let mean = profile::interval();
         (*heap).run_sample_left = gap_left(profile::next_gap(&mut (*heap).sample_rng, mean));
-        let (slot, quick) = profile::record(req, c as u32, mean, Some(&mut (*heap).profile));
+        let (slot, quick) = profile::record(req, c as u32, mean, Some(&(*heap).profile));
         if slot != 0 {
             segment::set_run_sample(p, slot as u16, quick);
         }

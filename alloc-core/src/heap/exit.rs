@@ -140,7 +140,7 @@ unsafe fn heap_abandon(heap: *mut Heap) {
         release_empty(heap);
         // Keep at most one segment's worth of idle memory: a short-lived
         // thread's leftovers stay warm for its successor.
-        (*heap).profile.flush();
+        (*heap).profile.give_back();
         (*heap).set_lock.lock();
         (*heap).segments.flush_gauges();
         while (*heap).segments.dirty_free_bytes() > SEG_SIZE {

@@ -273,7 +273,7 @@ pub(crate) unsafe fn count_run_freed(heap: *mut Heap, p: *mut u8, req: usize) {
                     let local = if heap.is_null() {
                         None
                     } else {
-                        Some(&mut (*heap).profile)
+                        Some(&(*heap).profile)
                     };
                     crate::profile::remove_quick(u32::from(slot), quick, local);
                 } else {
@@ -335,15 +335,22 @@ pub(crate) unsafe fn count_run_resized(heap: *mut Heap, p: *mut u8, old: usize, 
     }
 }
 
-/// Add the calling thread's heap's batched sample counts
-/// (`profile::Local`) to the shared totals: a snapshot taken on this
-/// thread then counts its own samples.
-pub(crate) fn flush_profile() {
-    let heap = current_heap();
-    if !heap.is_null() {
-        // SAFETY: the calling thread's heap; a holder-only field.
-        unsafe { (*heap).profile.flush() }
+/// Every heap's batched sample counts (`profile::Local`), for a reader on
+/// any thread (`stats.rs`): heaps add theirs to the shared totals only
+/// every few samples, so a quiet thread's last ones are read from its
+/// heap.
+pub(crate) fn pending_profile() -> crate::profile::Pending {
+    let mut p = crate::profile::Pending::new();
+    let mut h = registry_first();
+    while !h.is_null() {
+        // SAFETY: registry heaps are mapped forever; `add_to` reads
+        // atomics only.
+        unsafe {
+            (*h).profile.add_to(&mut p);
+            h = (*h).all_next;
+        }
     }
+    p
 }
 
 /// Owner thread, the fast path, before anything else: take `req` off
