@@ -64,6 +64,11 @@ pub(crate) static SLOW: AtomicUsize = AtomicUsize::new(0);
 /// How far [`backtrace`]'s own CFA lies above the stack pointer it reads
 /// on entry (0: not learnt yet).
 static ENTRY: AtomicUsize = AtomicUsize::new(0);
+/// Bumped each time a return address is first found [`VARIABLE`]: a
+/// thread's memo of its last walk ([`Memo`]) is replayed only if no
+/// address was marked since it was made (a frame it walked through may be
+/// one whose size varies).
+static VARIED: AtomicUsize = AtomicUsize::new(0);
 
 /// Frames the memo of a thread's last cached walk holds (at least what
 /// one capture asks for: `profile`'s frames and skipped frames).
@@ -80,6 +85,8 @@ struct Memo {
     sp: Cell<usize>,
     want: Cell<usize>,
     n: Cell<usize>,
+    /// [`VARIED`] when the walk started.
+    varied: Cell<usize>,
     frames: [(Cell<usize>, Cell<usize>); MEMO],
 }
 
@@ -92,6 +99,7 @@ thread_local! {
             sp: Cell::new(0),
             want: Cell::new(0),
             n: Cell::new(0),
+            varied: Cell::new(0),
             frames: [const { (Cell::new(0), Cell::new(0)) }; MEMO],
         }
     };
@@ -142,8 +150,9 @@ fn learn(pc: usize, value: u32) {
         }
         if k == pc {
             let old = CACHE[j].value.load(Ordering::Acquire);
-            if old != value && old != 0 {
+            if old != value && old != 0 && old & VARIABLE == 0 {
                 CACHE[j].value.fetch_or(VARIABLE, Ordering::AcqRel);
+                VARIED.fetch_add(1, Ordering::Release);
             }
             return;
         }
@@ -266,8 +275,9 @@ fn walk_cached(sp: usize, out: &[AtomicU64], skip: usize) -> Option<usize> {
             return Some(n);
         }
         // Not the last stack: walk it, and remember it (valid only once
-        // whole).
+        // whole, and only until an address is marked variable).
         memo.sp.set(0);
+        let varied = VARIED.load(Ordering::Acquire);
         let keep = want <= MEMO;
         let (mut cfa, mut n) = (sp + entry, 0usize);
         loop {
@@ -297,6 +307,7 @@ fn walk_cached(sp: usize, out: &[AtomicU64], skip: usize) -> Option<usize> {
                 if keep {
                     memo.n.set(n);
                     memo.want.set(want);
+                    memo.varied.set(varied);
                     memo.sp.set(sp);
                 }
                 return Some(n.saturating_sub(skip));
@@ -309,12 +320,17 @@ fn walk_cached(sp: usize, out: &[AtomicU64], skip: usize) -> Option<usize> {
 }
 
 /// The walk of [`walk_cached`] from its memo of this thread's last walk,
-/// if it started at the same stack pointer `sp`, for as many frames, and
-/// every return address is still where it was; `None` otherwise.
+/// if it started at the same stack pointer `sp`, for as many frames, no
+/// return address was marked [`VARIABLE`] since, and every return address
+/// is still where it was; `None` otherwise.
 #[inline(always)]
 fn replay(memo: &Memo, sp: usize, top: usize, out: &[AtomicU64], skip: usize) -> Option<usize> {
     let n = memo.n.get();
-    if memo.sp.get() != sp || memo.want.get() != skip + out.len() || n > MEMO {
+    if memo.sp.get() != sp
+        || memo.want.get() != skip + out.len()
+        || n > MEMO
+        || memo.varied.get() != VARIED.load(Ordering::Acquire)
+    {
         return None;
     }
     for (i, (at, was)) in memo.frames[..n].iter().enumerate() {
@@ -418,6 +434,38 @@ mod tests {
             assert_eq!(&s.0, one);
             assert_eq!(&s.1, two);
         }
+    }
+
+    /// A capture and how many walks of the system unwinder it took.
+    #[inline(never)]
+    fn capture_counted() -> (Vec<usize>, usize) {
+        let before = SLOW_WALKS.with(|c| c.get());
+        let got = capture();
+        (got, SLOW_WALKS.with(|c| c.get()) - before)
+    }
+
+    #[test]
+    fn a_memo_is_not_replayed_through_a_frame_marked_variable_since() {
+        let mut seen: Vec<(Vec<usize>, usize)> = Vec::new();
+        for round in 0..core::hint::black_box(4) {
+            if round == 2 {
+                // Another walk found the size of the capture's own frame
+                // (its first return address) varying.
+                let pc = seen[0].0[0];
+                let v = lookup(pc);
+                assert!(v != 0 && v & VARIABLE == 0, "learnt as one size: {v:#x}");
+                learn(pc, (v & OFFSET) + 8);
+                assert!(lookup(pc) & VARIABLE != 0);
+            }
+            seen.push(capture_counted());
+        }
+        assert_eq!(seen[1].1, 0, "the second capture replays the first");
+        assert_eq!(seen[2].1, 1, "after the mark: the system unwinder");
+        assert_eq!(seen[3].1, 1, "and again: the frame stays variable");
+        assert!(
+            seen.iter().all(|s| s.0 == seen[0].0),
+            "the same stack each time"
+        );
     }
 
     #[test]
