@@ -11,8 +11,8 @@
 # allocator benchmarks): larson (server-like churn, slots handed to new
 # threads), xmalloc (producers allocate, consumers free), cache-scratch
 # (false sharing between threads' objects). Needs cc; Debian's peers come
-# from `apt-get install libjemalloc2 libmimalloc2.0` (a missing one is left
-# out). Writes benches/results/c_bench.md (override with OUT=...).
+# from `apt-get install libjemalloc2 libmimalloc2.0`, which the script runs
+# when they are missing (one that still is is left out). Writes benches/results/c_bench.md (override with OUT=...).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -22,6 +22,12 @@ work=${CARGO_TARGET_DIR:-$root/target-bench}/c-bench
 mkdir -p "$work"
 (cd "$root" && CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target-bench} cargo build --quiet --release -p alloc-preload)
 cp -f "${CARGO_TARGET_DIR:-$root/target-bench}/release/libpool_alloc.so" "$work/libpool_alloc.so"
+# Debian's peers, installed when missing (as steady.sh installs strace).
+if [ ! -e /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 ] || [ ! -e /usr/lib/x86_64-linux-gnu/libmimalloc.so.2.0 ]; then
+    if command -v apt-get >/dev/null; then
+        (apt-get update -qq && apt-get install -y -qq libjemalloc2 libmimalloc2.0) >&2 || true
+    fi
+fi
 peers=(glibc)
 declare -A lib=([glibc]="")
 for p in jemalloc:/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 mimalloc:/usr/lib/x86_64-linux-gnu/libmimalloc.so.2.0; do
