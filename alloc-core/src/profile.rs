@@ -30,6 +30,7 @@
 //!   (a per-thread guard). Readers ([`samples`]) copy records under their
 //!   sequence locks and never block an allocating thread.
 
+use crate::counters::bump;
 use crate::os;
 use crate::slots::{Seq, SlotStack};
 use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -262,12 +263,6 @@ impl Local {
         p.samples[k] = p.samples[k].wrapping_add(self.samples.load(Ordering::Relaxed));
         p.taken = p.taken.wrapping_add(self.taken.load(Ordering::Relaxed));
     }
-}
-
-/// Add `n` to a word only its owner writes (`n` may be a wrapped negative).
-#[inline(always)]
-fn bump(a: &AtomicU64, n: u64) {
-    a.store(a.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
 }
 
 /// The counts heaps hold in their batches ([`Local`]) and have not yet
