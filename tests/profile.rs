@@ -312,3 +312,49 @@ fn a_quiet_threads_samples_are_in_another_threads_snapshot() {
         snap.components
     );
 }
+
+/// A process that made the time-stamp counter fault (`PR_SET_TSC` with
+/// `PR_TSC_SIGSEGV`, as record-and-replay tools and some sandboxes do)
+/// can still sample: no sample reads the counter. Run in a child process,
+/// since the setting cannot be undone for the threads it applies to.
+#[test]
+fn sampling_survives_a_faulting_time_stamp_counter() {
+    const CHILD: &str = "POOL_ALLOC_TEST_TSC_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        // SAFETY: prctl with integer arguments only.
+        let r = unsafe { libc::prctl(libc::PR_SET_TSC, libc::PR_TSC_SIGSEGV, 0, 0, 0) };
+        if r != 0 {
+            // Not supported here (another architecture): nothing to test.
+            eprintln!("PR_SET_TSC unsupported");
+            return;
+        }
+        profile::start(1);
+        let mut keep = Vec::new();
+        for i in 0..5_000usize {
+            keep.push(black_box(vec![i as u8; 1 + i % 5_000]));
+            if i % 2 == 0 {
+                keep.swap_remove(i / 3 % keep.len());
+            }
+        }
+        let p = Profile::capture();
+        assert!(p.counters.taken > 0, "sampled: {:?}", p.counters);
+        return;
+    }
+    let _t = turn();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "sampling_survives_a_faulting_time_stamp_counter",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1")
+        .output()
+        .expect("run the test binary");
+    assert!(
+        out.status.success(),
+        "child: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -327,21 +327,6 @@ pub(crate) unsafe fn remap_aligned(p: *mut u8, old: usize, new: usize, align: us
     r.cast()
 }
 
-/// The CPU's time-stamp counter (0 where there is none): a tick count
-/// read without a system call or a shared cache line, to tell whether a
-/// clock reading is recent. Slow paths only.
-pub(crate) fn ticks() -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        // SAFETY: `rdtsc` has no preconditions on x86_64.
-        unsafe { core::arch::x86_64::_rdtsc() }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        0
-    }
-}
-
 /// A coarse monotonic clock in milliseconds. Slow paths only.
 pub(crate) fn now_ms() -> u64 {
     let mut ts = libc::timespec {

@@ -338,28 +338,14 @@ thread_local! {
     static COMPONENT: Cell<u32> = const { Cell::new(0) };
     static RECORDING: Cell<bool> = const { Cell::new(false) };
     static THREAD_ID: Cell<u64> = const { Cell::new(0) };
-    /// The time-stamp ticks and the clock at this thread's last clock read
-    /// (`birth_ms`).
-    static CLOCK: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
 }
 
-/// A sample's birth time ([`clock_ms`]), read again only when this thread
-/// last read it 2^20 time-stamp ticks ago or more (a millisecond at
-/// 1 GHz; the clock's own resolution is 4 ms): on a program sampled
-/// thousands of times a second, the clock's page is a cache miss a read.
+/// A sample's birth time ([`clock_ms`]): the coarse clock, read through
+/// the vDSO. Not the time-stamp counter: a process may have made `rdtsc`
+/// fault (`PR_SET_TSC`), and samples with no birth time at all measured
+/// no faster (`benches/results/profile_cost.txt`).
 fn birth_ms() -> u64 {
-    let now = os::ticks();
-    CLOCK
-        .try_with(|c| {
-            let (then, ms) = c.get();
-            if now != 0 && ms != 0 && now.wrapping_sub(then) < 1 << 20 {
-                return ms;
-            }
-            let ms = os::now_ms();
-            c.set((now, ms));
-            ms
-        })
-        .unwrap_or_else(|_| os::now_ms())
+    os::now_ms()
 }
 
 /// The calling thread's kernel id, asked of the kernel once per thread.
