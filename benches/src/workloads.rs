@@ -672,29 +672,48 @@ fn threads_band<A: GlobalAlloc + Sync, const MIXED: bool>(
 ) -> Metrics {
     let n = n.max(1);
     let start = Barrier::new(n);
+    // Each thread's live and peak live bytes, published every
+    // `PUBLISH_EVERY` steps for the live watch (`live_watch`).
+    let published: Vec<(AtomicUsize, AtomicUsize)> = (0..n)
+        .map(|_| (AtomicUsize::new(0), AtomicUsize::new(0)))
+        .collect();
+    let done = std::sync::atomic::AtomicBool::new(false);
     // NB: each thread reads its own clock: with more threads than cores a
     // coordinating main thread may be scheduled late and see nothing of the
     // run, so the span is first start to last end.
     let spans: Vec<(Instant, Instant)> = thread::scope(|s| {
+        if let Some(every) = live_watch_interval() {
+            let (published, done) = (&published, &done);
+            s.spawn(move || live_watch(published, done, every));
+        }
         let handles: Vec<_> = (0..n)
             .map(|i| {
-                let start = &start;
+                let (start, slot) = (&start, &published[i]);
                 s.spawn(move || {
                     let mut c = Churn::<A, MIXED>::new(a, p.seed + i as u64, p.ws, band);
                     c.warm_up();
                     start.wait();
                     let t0 = Instant::now();
-                    for _ in 0..p.ops {
-                        c.step();
+                    let mut left = p.ops;
+                    while left > 0 {
+                        let k = left.min(PUBLISH_EVERY);
+                        for _ in 0..k {
+                            c.step();
+                        }
+                        left -= k;
+                        slot.0.store(c.live, Ordering::Relaxed);
+                        slot.1.store(c.peak_live, Ordering::Relaxed);
                     }
                     (t0, Instant::now())
                 })
             })
             .collect();
-        handles
+        let spans = handles
             .into_iter()
             .map(|h| h.join().expect("thread panicked"))
-            .collect()
+            .collect();
+        done.store(true, Ordering::Relaxed);
+        spans
     });
     let first = spans
         .iter()
@@ -711,6 +730,52 @@ fn threads_band<A: GlobalAlloc + Sync, const MIXED: bool>(
         m("ops_per_s_per_thread", per_s(p.ops, d)),
         m("ops_per_s", per_s(p.ops * n as u64, d)),
     ]
+}
+
+/// Steps between two publications of a churning thread's live bytes.
+const PUBLISH_EVERY: u64 = 1 << 14;
+
+/// `POOL_ALLOC_BENCH_LIVE_EVERY=SECS`: the churn threads' live bytes are
+/// printed to stderr every SECS seconds (for the steady-state check: how
+/// much the working set's own peak grows, whatever the allocator).
+fn live_watch_interval() -> Option<Duration> {
+    let v = std::env::var("POOL_ALLOC_BENCH_LIVE_EVERY").ok()?;
+    match v.parse::<f64>() {
+        Ok(s) if s > 0.0 && s.is_finite() => Some(Duration::from_secs_f64(s)),
+        _ => {
+            eprintln!(
+                "POOL_ALLOC_BENCH_LIVE_EVERY={v}: not a positive number of seconds; no live watch"
+            );
+            None
+        }
+    }
+}
+
+/// Print, every `every` until `done`, the seconds since the start, the
+/// sum of the threads' live bytes, and the sum of their peaks so far: the
+/// memory an allocator that keeps what each thread once needed must hold.
+fn live_watch(
+    published: &[(AtomicUsize, AtomicUsize)],
+    done: &std::sync::atomic::AtomicBool,
+    every: Duration,
+) {
+    let t0 = Instant::now();
+    let mut next = every;
+    while !done.load(Ordering::Relaxed) {
+        thread::sleep(Duration::from_millis(50));
+        if t0.elapsed() < next {
+            continue;
+        }
+        next += every;
+        let live: usize = published.iter().map(|p| p.0.load(Ordering::Relaxed)).sum();
+        let peaks: usize = published.iter().map(|p| p.1.load(Ordering::Relaxed)).sum();
+        eprintln!(
+            "LIVE t={:.0} live_kib={} peak_sum_kib={}",
+            t0.elapsed().as_secs_f64(),
+            live / KIB,
+            peaks / KIB
+        );
+    }
 }
 
 /// `snapshot`: `p.threads` threads churn small blocks on `a` while this
