@@ -43,8 +43,10 @@ use std::fmt;
 pub use alloc_core::profile::{interval, ProfileCounters, Sample, CAPACITY, FRAMES, LARGE_CLASS};
 
 /// The sampler's own figures: samples taken, dropped and removed, stacks
-/// walked. Each thread's heap adds its counts in batches; the calling
-/// thread's are added first, other threads' may lag by a few samples.
+/// walked. Each thread's heap adds its counts in batches; every heap's
+/// batch not yet added is read too, so no thread's samples are missing (a
+/// batch being added during this read may count twice or not at all, for
+/// this read only).
 pub fn counters() -> ProfileCounters {
     alloc_core::profile_counters()
 }

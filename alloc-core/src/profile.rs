@@ -925,6 +925,9 @@ mod tests {
         // Not flushed (2 changes of 32): the shared totals alone miss the
         // live sample, the heap's batch added by a reader has it.
         assert_eq!(live(&Pending::new()), None);
+        // Other tests record samples at once (shared counts) on parallel
+        // threads: the baseline is read before the batch's reading.
+        let base = counters(&Pending::new()).taken;
         let mut p = Pending::new();
         local.add_to(&mut p);
         let (bytes, n) = live(&p).expect("the batch is read");

@@ -138,9 +138,9 @@ unsafe fn heap_abandon(heap: *mut Heap) {
     unsafe {
         (*heap).releasing = true;
         release_empty(heap);
+        (*heap).profile.give_back();
         // Keep at most one segment's worth of idle memory: a short-lived
         // thread's leftovers stay warm for its successor.
-        (*heap).profile.give_back();
         (*heap).set_lock.lock();
         (*heap).segments.flush_gauges();
         while (*heap).segments.dirty_free_bytes() > SEG_SIZE {
