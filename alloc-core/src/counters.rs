@@ -1,7 +1,8 @@
 //! Counters and gauges: what the allocator counts, read by `stats.rs`.
 //!
-//! * [`ClassCounters`]: per heap and class, written by one thread, read by
-//!   any: the fast path's only bookkeeping.
+//! * [`HeapCounters`]: per heap and class, written by one thread, read by
+//!   any: the fast path's only bookkeeping. [`ClassCounters`]: the same
+//!   figures for frees by threads without a heap (atomic adds).
 //! * [`Gauge`] and [`GLOBAL`]: process-wide figures (mappings, caches,
 //!   large blocks) changed with ordinary atomic adds on slow paths only.
 //!
@@ -25,8 +26,109 @@ pub(crate) fn bump(a: &AtomicU64, n: u64) {
     a.store(a.load(Relaxed).wrapping_add(n), Relaxed);
 }
 
-/// A class's counters in one heap.
+/// A heap's per class counters, one array per figure (so the fast path
+/// indexes them by class with the same scaled index as the heap's other
+/// per class arrays: one instruction a count). Written by the heap's
+/// holder only ([`bump`]); read by any thread.
 #[repr(C)]
+pub(crate) struct HeapCounters<const N: usize> {
+    allocs: [AtomicU64; N],
+    frees: [AtomicU64; N],
+    req_alloc: [AtomicU64; N],
+    req_free: [AtomicU64; N],
+}
+
+impl<const N: usize> HeapCounters<N> {
+    /// Zeroed counters (the loom model; a heap's are zero in its fresh
+    /// mapping).
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        HeapCounters {
+            allocs: core::array::from_fn(|_| AtomicU64::new(0)),
+            frees: core::array::from_fn(|_| AtomicU64::new(0)),
+            req_alloc: core::array::from_fn(|_| AtomicU64::new(0)),
+            req_free: core::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+
+    /// Owner thread: one allocation of `req` bytes in class `c`.
+    ///
+    /// # Safety
+    /// * `c < N`.
+    #[inline(always)]
+    pub(crate) unsafe fn on_alloc_unchecked(&self, c: usize, req: usize) {
+        if cfg!(feature = "stats") {
+            // SAFETY: caller contract.
+            unsafe {
+                bump(self.allocs.get_unchecked(c), 1);
+                bump(self.req_alloc.get_unchecked(c), req as u64);
+            }
+        }
+    }
+
+    /// Owner thread: one free of `req` bytes in class `c`.
+    ///
+    /// # Safety
+    /// * `c < N`.
+    #[inline(always)]
+    pub(crate) unsafe fn on_free_unchecked(&self, c: usize, req: usize) {
+        if cfg!(feature = "stats") {
+            // SAFETY: caller contract.
+            unsafe {
+                bump(self.frees.get_unchecked(c), 1);
+                bump(self.req_free.get_unchecked(c), req as u64);
+            }
+        }
+    }
+
+    /// Owner thread: one allocation of `req` bytes in class `c` (slow
+    /// paths).
+    pub(crate) fn on_alloc(&self, c: usize, req: usize) {
+        if cfg!(feature = "stats") {
+            bump(&self.allocs[c], 1);
+            bump(&self.req_alloc[c], req as u64);
+        }
+    }
+
+    /// Owner thread: one free of `req` bytes in class `c` (slow paths).
+    pub(crate) fn on_free(&self, c: usize, req: usize) {
+        if cfg!(feature = "stats") {
+            bump(&self.frees[c], 1);
+            bump(&self.req_free[c], req as u64);
+        }
+    }
+
+    /// Owner thread: take back an [`on_free`](Self::on_free) of `req`
+    /// bytes counted under the wrong class `c`.
+    pub(crate) fn undo_free(&self, c: usize, req: usize) {
+        if cfg!(feature = "stats") {
+            bump(&self.frees[c], u64::MAX);
+            bump(&self.req_free[c], (req as u64).wrapping_neg());
+        }
+    }
+
+    /// Owner thread: a block of class `c` resized in place.
+    pub(crate) fn on_resize(&self, c: usize, old: usize, new: usize) {
+        bump(&self.req_free[c], old as u64);
+        bump(&self.req_alloc[c], new as u64);
+    }
+
+    /// Read class `c`'s counters (any thread): allocations, frees,
+    /// requested bytes allocated, requested bytes freed.
+    pub(crate) fn read(&self, c: usize) -> (u64, u64, u64, u64) {
+        (
+            self.allocs[c].load(Relaxed),
+            self.frees[c].load(Relaxed),
+            self.req_alloc[c].load(Relaxed),
+            self.req_free[c].load(Relaxed),
+        )
+    }
+}
+
+/// A class's counters shared by the threads that free without a heap
+/// (atomic adds; slow paths only).
+#[repr(C)]
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) struct ClassCounters {
     allocs: AtomicU64,
     frees: AtomicU64,
@@ -43,49 +145,6 @@ impl ClassCounters {
             req_alloc: AtomicU64::new(0),
             req_free: AtomicU64::new(0),
         }
-    }
-
-    #[cfg(loom)]
-    pub(crate) fn new() -> Self {
-        ClassCounters {
-            allocs: AtomicU64::new(0),
-            frees: AtomicU64::new(0),
-            req_alloc: AtomicU64::new(0),
-            req_free: AtomicU64::new(0),
-        }
-    }
-
-    /// Owner thread: one allocation of `req` bytes.
-    #[inline(always)]
-    pub(crate) fn on_alloc(&self, req: usize) {
-        if cfg!(feature = "stats") {
-            bump(&self.allocs, 1);
-            bump(&self.req_alloc, req as u64);
-        }
-    }
-
-    /// Owner thread: one free of `req` bytes.
-    #[inline(always)]
-    pub(crate) fn on_free(&self, req: usize) {
-        if cfg!(feature = "stats") {
-            bump(&self.frees, 1);
-            bump(&self.req_free, req as u64);
-        }
-    }
-
-    /// Owner thread: take back an [`on_free`](Self::on_free) of `req`
-    /// bytes counted under the wrong class.
-    pub(crate) fn undo_free(&self, req: usize) {
-        if cfg!(feature = "stats") {
-            bump(&self.frees, u64::MAX);
-            bump(&self.req_free, (req as u64).wrapping_neg());
-        }
-    }
-
-    /// Owner thread: a block resized in place.
-    pub(crate) fn on_resize(&self, old: usize, new: usize) {
-        bump(&self.req_free, old as u64);
-        bump(&self.req_alloc, new as u64);
     }
 
     /// Any thread (counters shared by threads without a heap).

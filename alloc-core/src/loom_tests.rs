@@ -23,7 +23,7 @@
 //! ABA) and its records' sequence locks (`Seq`).
 
 use crate::cache::SlotCache;
-use crate::counters::ClassCounters;
+use crate::counters::HeapCounters;
 use crate::handoff::{HeapState, SetLock};
 use crate::pressure::{PressureLevel, PressureState};
 use crate::remote::{Block, DelayedList, Pushed, ThreadFree, NO_DELAYED};
@@ -340,21 +340,21 @@ fn seeded_bug_slot_put_without_cas_loses_values() {
 /// threads write the same single-writer counter.
 fn model_counters(shared: bool) {
     loom::model(move || {
-        let heaps = Arc::new([ClassCounters::new(), ClassCounters::new()]);
+        let heaps = Arc::new([HeapCounters::<1>::new(), HeapCounters::<1>::new()]);
         let owners: Vec<_> = (0..2)
             .map(|t| {
                 let heaps = Arc::clone(&heaps);
                 thread::spawn(move || {
                     let mine = if shared { &heaps[0] } else { &heaps[t] };
-                    mine.on_alloc(16);
-                    mine.on_free(16);
+                    mine.on_alloc(0, 16);
+                    mine.on_free(0, 16);
                 })
             })
             .collect();
         let snap = {
             let heaps = Arc::clone(&heaps);
             thread::spawn(move || {
-                let allocs: u64 = heaps.iter().map(|h| h.read().0).sum();
+                let allocs: u64 = heaps.iter().map(|h| h.read(0).0).sum();
                 assert!(allocs <= 2, "a snapshot never overshoots");
             })
         };
@@ -363,7 +363,7 @@ fn model_counters(shared: bool) {
         }
         snap.join().unwrap();
         let (allocs, frees, req_a, req_f) =
-            heaps.iter().map(|h| h.read()).fold((0, 0, 0, 0), |a, b| {
+            heaps.iter().map(|h| h.read(0)).fold((0, 0, 0, 0), |a, b| {
                 (a.0 + b.0, a.1 + b.1, a.2 + b.2, a.3 + b.3)
             });
         assert_eq!((allocs, frees), (2, 2), "no count lost at quiescence");

@@ -49,7 +49,7 @@ fn pop_current(heap: *mut Heap, c: usize, req: usize) -> *mut u8 {
         }
         (*slab).free = Block::unlink(b);
         (*slab).used += 1;
-        (*heap).counters.get_unchecked(c).on_alloc(req);
+        (*heap).counters.on_alloc_unchecked(c, req);
         b.cast()
     }
 }
@@ -262,7 +262,7 @@ unsafe fn sample_class(
             sampled_run(heap, req, c, slot)
         };
         if got.is_some() {
-            (*heap).counters[c].on_alloc(req);
+            (*heap).counters.on_alloc(c, req);
         }
         set_sample_gap(heap, c, gap);
         got
@@ -505,7 +505,7 @@ unsafe fn take_from(heap: *mut Heap, slab: *mut Slab, c: usize, req: usize) -> *
         let b = (*slab).free;
         (*slab).free = Block::unlink(b);
         (*slab).used += 1;
-        (*heap).counters[c].on_alloc(req);
+        (*heap).counters.on_alloc(c, req);
         b.cast()
     }
 }
@@ -534,7 +534,7 @@ unsafe fn take_fresh(heap: *mut Heap, slab: *mut Slab, c: usize, req: usize) -> 
                 direct.cast::<usize>().write(0);
             }
             (*slab).used += 1;
-            (*heap).counters[c].on_alloc(req);
+            (*heap).counters.on_alloc(c, req);
             return (direct, fresh);
         }
         (take_from(heap, slab, c, req), false)

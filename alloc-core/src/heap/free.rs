@@ -51,11 +51,13 @@ pub(crate) unsafe fn free(p: *mut u8, req: usize) {
             valgrind::link_word(p);
             Block::set_next(b, (*slab).local_free);
             (*slab).local_free = b;
-            (*slab).used -= 1;
+            // Counted before the decrement, so the emptiness test can use
+            // the decrement's flags (the counter stores might alias `used`
+            // for the compiler).
             (*heap)
                 .counters
-                .get_unchecked((*slab).class as usize)
-                .on_free(req);
+                .on_free_unchecked((*slab).class as usize, req);
+            (*slab).used -= 1;
             if (*slab).used == 0 || (*slab).owner_flags != 0 {
                 free_local_slow(heap, slab, req);
             }
@@ -94,7 +96,7 @@ unsafe fn free_local_slow(heap: *mut Heap, slab: *mut Slab, req: usize) {
             let b = (*slab).local_free;
             (*slab).local_free = Block::next(b);
             (*slab).used += 1;
-            (*heap).counters[(*slab).class as usize].undo_free(req);
+            (*heap).counters.undo_free((*slab).class as usize, req);
             count_run_freed(heap, b.cast(), req);
             free_pages(heap, b.cast());
             return;
@@ -218,7 +220,7 @@ unsafe fn free_remote(heap: *mut Heap, slab: *mut Slab, p: *mut u8, req: usize) 
             if heap.is_null() {
                 GLOBAL.frees_without_heap[c].on_free_shared(req);
             } else {
-                (*heap).counters[c].on_free(req);
+                (*heap).counters.on_free(c, req);
             }
         }
         let b = p.cast::<Block>();

@@ -23,7 +23,7 @@ pub(crate) mod free;
 mod queue;
 pub(crate) mod reclaim;
 
-use crate::counters::{bump, ClassCounters, GLOBAL};
+use crate::counters::{bump, HeapCounters, GLOBAL};
 use crate::handoff::HeapState;
 use crate::os;
 use crate::remote::DelayedList;
@@ -46,7 +46,7 @@ pub(crate) struct Heap {
     /// Per class: the last slab of the queue (null when empty).
     pub(crate) tail: [*mut Slab; CLASSES],
     /// Per class counters, written by this heap's thread only.
-    pub(crate) counters: [ClassCounters; CLASSES],
+    pub(crate) counters: HeapCounters<CLASSES>,
     /// Per class: the leak investigator's countdown to the next sample, in
     /// requested bytes (`profile.rs`). Every allocation of the class takes
     /// its size off first (a `sub` and a branch on the sign: the fast
@@ -246,9 +246,9 @@ pub(crate) unsafe fn count_run_as(heap: *mut Heap, c: usize, req: usize, alloc: 
             debug_assert!(!alloc, "allocation without a heap");
             GLOBAL.frees_without_heap[c].on_free_shared(req);
         } else if alloc {
-            (*heap).counters[c].on_alloc(req);
+            (*heap).counters.on_alloc(c, req);
         } else {
-            (*heap).counters[c].on_free(req);
+            (*heap).counters.on_free(c, req);
         }
     }
 }
@@ -460,7 +460,7 @@ pub(crate) fn note_resize(c: usize, old: usize, new: usize) {
     if !heap.is_null() && cfg!(feature = "stats") {
         // SAFETY: our own heap; its counters are written by this thread only.
         unsafe {
-            (*heap).counters[c].on_resize(old, new);
+            (*heap).counters.on_resize(c, old, new);
         }
     }
 }
