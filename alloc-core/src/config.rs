@@ -20,8 +20,8 @@
 //! | `POOL_ALLOC_POOL_BUDGET_MB` | pool budget (0: the memory limit) | 0 | 0..=1073741824 |
 //! | `POOL_ALLOC_THRESHOLD_PCT` | utilisation (committed pooled memory / budget) past which idle memory is reclaimed at once | 80 | 1..=100 |
 //! | `POOL_ALLOC_PRESSURE_PCT` | the medium, high and critical pressure levels, in % of the limit, increasing (`80,90,95`) | 80,90,95 | 1..=100 each |
-//! | `POOL_ALLOC_LARGE_CACHE_ENTRIES` | freed large mappings kept for reuse | 8 | 0..=8 |
-//! | `POOL_ALLOC_LARGE_CACHE_MB` | cap on the bytes those mappings hold (one mapping at most a quarter) | 32 | 0..=65536 |
+//! | `POOL_ALLOC_LARGE_CACHE_ENTRIES` | freed large mappings kept for reuse | 16 | 0..=32 |
+//! | `POOL_ALLOC_LARGE_CACHE_MB` | cap on the bytes those mappings hold (one mapping at most a quarter) | 64 | 0..=65536 |
 //! | `POOL_ALLOC_SEGMENT_CACHE` | empty 4 MiB segments kept mapped (decommitted) | 16 | 0..=64 |
 //! | `POOL_ALLOC_HARDENED` | hardened mode (built with the `hardened` feature): encoded free-list links; invalid, double and interior frees from C abort with a message | 0 | 0..=1 |
 //! | `POOL_ALLOC_ZERO_ON_FREE` | in hardened mode, C frees clear the block | 0 | 0..=1 |
@@ -75,8 +75,8 @@ impl Config {
             pool_budget_bytes: 0,
             threshold_pct: 80,
             pressure_pct: [80, 90, 95],
-            large_cache_entries: 8,
-            large_cache_bytes: 32 << 20,
+            large_cache_entries: 16,
+            large_cache_bytes: 64 << 20,
             segment_cache: 16,
             trim_pages: 0,
             hardened: false,
@@ -196,13 +196,15 @@ impl Config {
         self
     }
 
-    /// Freed large mappings kept for reuse (at most 8).
+    /// Freed large mappings kept for reuse (at most 32; default 16).
     pub const fn large_cache_entries(mut self, n: usize) -> Self {
-        self.large_cache_entries = if n > 8 { 8 } else { n };
+        self.large_cache_entries = if n > 32 { 32 } else { n };
         self
     }
 
-    /// Cap on the bytes held by cached large mappings.
+    /// Cap on the bytes held by cached large mappings (default 64 MiB; one
+    /// mapping at most a quarter of it). Cached mappings go back to the OS
+    /// together once the newest has been idle for `max_idle_ms`.
     pub const fn large_cache_bytes(mut self, n: usize) -> Self {
         self.large_cache_bytes = n;
         self
@@ -419,7 +421,7 @@ pub fn apply_env_reporting(
     if let Some(n) = read(c"POOL_ALLOC_THRESHOLD_PCT", 1, 100) {
         cfg.threshold_pct = n as u8;
     }
-    if let Some(n) = read(c"POOL_ALLOC_LARGE_CACHE_ENTRIES", 0, 8) {
+    if let Some(n) = read(c"POOL_ALLOC_LARGE_CACHE_ENTRIES", 0, 32) {
         cfg.large_cache_entries = n as usize;
     }
     if let Some(n) = read(c"POOL_ALLOC_LARGE_CACHE_MB", 0, 65536) {
@@ -587,7 +589,7 @@ mod tests {
             b"POOL_ALLOC_SEGMENT_CACHE" => Some(b"1000"),
             _ => None,
         });
-        assert_eq!(cfg.large_cache_entries, 8, "malformed value ignored");
+        assert_eq!(cfg.large_cache_entries, 16, "malformed value ignored");
         assert_eq!(cfg.large_cache_bytes, 128 << 20, "good value applied");
         assert_eq!(cfg.segment_cache, 16, "out of range value ignored");
     }
