@@ -56,7 +56,12 @@ fn hardened() -> String {
 fn compile(name: &str, linked: bool) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/c/{name}.c"));
     let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let out = out_dir.join(format!("{name}{}", if linked { "-linked" } else { "" }));
+    // A path of its own per call: tests running in parallel compile the
+    // same program, and one that runs its copy while another test's
+    // linker rewrites it fails with ETXTBSY ("Text file busy").
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let out = out_dir.join(format!("{name}{}-{n}", if linked { "-linked" } else { "" }));
     let mut cc = Command::new("cc");
     if name == "misuse" {
         // Misuse on purpose: no warnings about it, and no optimisation that
