@@ -32,6 +32,10 @@ use crate::os;
 use crate::sync::{AtomicU8, Backoff, Ordering};
 use core::cell::UnsafeCell;
 
+/// Most freed large mappings the cache can keep (its slots; the
+/// `large_cache_entries` setting is clamped to it).
+pub const LARGE_CACHE_SLOTS: usize = 32;
+
 /// Allocator configuration, built in `const` context:
 ///
 /// ```
@@ -196,9 +200,14 @@ impl Config {
         self
     }
 
-    /// Freed large mappings kept for reuse (at most 32; default 16).
+    /// Freed large mappings kept for reuse (at most
+    /// [`LARGE_CACHE_SLOTS`]; default 16).
     pub const fn large_cache_entries(mut self, n: usize) -> Self {
-        self.large_cache_entries = if n > 32 { 32 } else { n };
+        self.large_cache_entries = if n > LARGE_CACHE_SLOTS {
+            LARGE_CACHE_SLOTS
+        } else {
+            n
+        };
         self
     }
 
@@ -421,7 +430,11 @@ pub fn apply_env_reporting(
     if let Some(n) = read(c"POOL_ALLOC_THRESHOLD_PCT", 1, 100) {
         cfg.threshold_pct = n as u8;
     }
-    if let Some(n) = read(c"POOL_ALLOC_LARGE_CACHE_ENTRIES", 0, 32) {
+    if let Some(n) = read(
+        c"POOL_ALLOC_LARGE_CACHE_ENTRIES",
+        0,
+        LARGE_CACHE_SLOTS as u64,
+    ) {
         cfg.large_cache_entries = n as usize;
     }
     if let Some(n) = read(c"POOL_ALLOC_LARGE_CACHE_MB", 0, 65536) {

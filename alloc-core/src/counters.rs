@@ -1,8 +1,8 @@
 //! Counters and gauges: what the allocator counts, read by `stats.rs`.
 //!
 //! * [`HeapCounters`]: per heap and class, written by one thread, read by
-//!   any: the fast path's only bookkeeping. [`ClassCounters`]: the same
-//!   figures for frees by threads without a heap (atomic adds).
+//!   any: the fast path's only bookkeeping. [`ClassCounters`]: frees by
+//!   threads without a heap (atomic adds).
 //! * [`Gauge`] and [`GLOBAL`]: process-wide figures (mappings, caches,
 //!   large blocks) changed with ordinary atomic adds on slow paths only.
 //!
@@ -84,18 +84,16 @@ impl<const N: usize> HeapCounters<N> {
     /// Owner thread: one allocation of `req` bytes in class `c` (slow
     /// paths).
     pub(crate) fn on_alloc(&self, c: usize, req: usize) {
-        if cfg!(feature = "stats") {
-            bump(&self.allocs[c], 1);
-            bump(&self.req_alloc[c], req as u64);
-        }
+        assert!(c < N, "class {c} out of range");
+        // SAFETY: just checked.
+        unsafe { self.on_alloc_unchecked(c, req) }
     }
 
     /// Owner thread: one free of `req` bytes in class `c` (slow paths).
     pub(crate) fn on_free(&self, c: usize, req: usize) {
-        if cfg!(feature = "stats") {
-            bump(&self.frees[c], 1);
-            bump(&self.req_free[c], req as u64);
-        }
+        assert!(c < N, "class {c} out of range");
+        // SAFETY: just checked.
+        unsafe { self.on_free_unchecked(c, req) }
     }
 
     /// Owner thread: take back an [`on_free`](Self::on_free) of `req`
@@ -125,14 +123,13 @@ impl<const N: usize> HeapCounters<N> {
     }
 }
 
-/// A class's counters shared by the threads that free without a heap
-/// (atomic adds; slow paths only).
+/// A class's frees by the threads without a heap, shared by them
+/// (atomic adds; slow paths only). Such threads never allocate, so only
+/// frees are counted here.
 #[repr(C)]
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) struct ClassCounters {
-    allocs: AtomicU64,
     frees: AtomicU64,
-    req_alloc: AtomicU64,
     req_free: AtomicU64,
 }
 
@@ -140,9 +137,7 @@ impl ClassCounters {
     #[cfg(not(loom))]
     pub(crate) const fn new() -> Self {
         ClassCounters {
-            allocs: AtomicU64::new(0),
             frees: AtomicU64::new(0),
-            req_alloc: AtomicU64::new(0),
             req_free: AtomicU64::new(0),
         }
     }
@@ -155,15 +150,11 @@ impl ClassCounters {
         }
     }
 
-    /// Read the counters (any thread): allocations, frees, requested bytes
-    /// allocated, requested bytes freed.
+    /// Read the counters (any thread) as [`HeapCounters::read`] does:
+    /// allocations (none), frees, requested bytes allocated (none),
+    /// requested bytes freed.
     pub(crate) fn read(&self) -> (u64, u64, u64, u64) {
-        (
-            self.allocs.load(Relaxed),
-            self.frees.load(Relaxed),
-            self.req_alloc.load(Relaxed),
-            self.req_free.load(Relaxed),
-        )
+        (0, self.frees.load(Relaxed), 0, self.req_free.load(Relaxed))
     }
 }
 

@@ -29,7 +29,7 @@ pub(crate) const LARGE_OWNER: Owner = ptr::without_provenance_mut(8);
 
 /// Freed large mappings: value = address | length in pages (the address is
 /// segment-aligned, so 22 low bits are free: lengths below 16 GiB).
-static LARGE_CACHE: SlotCache<32> = SlotCache::new();
+static LARGE_CACHE: SlotCache<{ config::LARGE_CACHE_SLOTS }> = SlotCache::new();
 const PAGES_MASK: usize = SEG_MASK;
 
 fn round_page(n: usize) -> Option<usize> {

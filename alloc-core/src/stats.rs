@@ -6,21 +6,15 @@
 //! registry (heaps are never unmapped) and sums; it takes no lock and never
 //! blocks an allocating thread.
 
-use crate::counters::{ClassCounters, HeapCounters, GLOBAL};
+use crate::counters::GLOBAL;
 use crate::heap::{heap_counts, registry_first};
 use crate::size_class::{class_size, CLASSES};
 use crate::sync::{AtomicU64, Ordering::Relaxed};
 use alloc_stats::{ClassStats, LargeStats, ReclaimStats, Snapshot};
 
-fn add_counts(k: &ClassCounters, c: &mut ClassStats) {
-    add_read(k.read(), c);
-}
-
-fn add_heap_counts(k: &HeapCounters<CLASSES>, class: usize, c: &mut ClassStats) {
-    add_read(k.read(class), c);
-}
-
-fn add_read((allocs, frees, req_alloc, req_free): (u64, u64, u64, u64), c: &mut ClassStats) {
+/// Add one counter set's reading (allocations, frees, requested bytes
+/// allocated and freed) to `c`.
+fn add_counts((allocs, frees, req_alloc, req_free): (u64, u64, u64, u64), c: &mut ClassStats) {
     c.allocs = c.allocs.wrapping_add(allocs);
     c.frees = c.frees.wrapping_add(frees);
     c.live_requested_bytes = c
@@ -57,7 +51,7 @@ pub fn snapshot_into(s: &mut Snapshot) {
         ..ClassStats::default()
     }));
     for (c, cs) in classes.iter_mut().enumerate() {
-        add_counts(&GLOBAL.frees_without_heap[c], cs);
+        add_counts(GLOBAL.frees_without_heap[c].read(), cs);
         cs.returned_bytes = GLOBAL.returned_by_tag[c].get() as u64;
     }
     let mut oldest_kept = [u64::MAX; CLASSES];
@@ -66,7 +60,7 @@ pub fn snapshot_into(s: &mut Snapshot) {
         // SAFETY: registry heaps are mapped forever; we read atomics only.
         unsafe {
             for (c, cs) in classes.iter_mut().enumerate() {
-                add_heap_counts(&(*h).counters, c, cs);
+                add_counts((*h).counters.read(c), cs);
                 cs.slabs = cs.slabs.wrapping_add((*h).slabs[c].load(Relaxed));
                 cs.slabs_released = cs
                     .slabs_released

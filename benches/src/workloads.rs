@@ -8,7 +8,7 @@
 use std::alloc::{handle_alloc_error, GlobalAlloc, Layout};
 use std::collections::HashMap;
 use std::hint::{black_box, spin_loop};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -677,7 +677,7 @@ fn threads_band<A: GlobalAlloc + Sync, const MIXED: bool>(
     let published: Vec<(AtomicUsize, AtomicUsize)> = (0..n)
         .map(|_| (AtomicUsize::new(0), AtomicUsize::new(0)))
         .collect();
-    let done = std::sync::atomic::AtomicBool::new(false);
+    let done = AtomicBool::new(false);
     // NB: each thread reads its own clock: with more threads than cores a
     // coordinating main thread may be scheduled late and see nothing of the
     // run, so the span is first start to last end.
@@ -754,11 +754,7 @@ fn live_watch_interval() -> Option<Duration> {
 /// Print, every `every` until `done`, the seconds since the start, the
 /// sum of the threads' live bytes, and the sum of their peaks so far: the
 /// memory an allocator that keeps what each thread once needed must hold.
-fn live_watch(
-    published: &[(AtomicUsize, AtomicUsize)],
-    done: &std::sync::atomic::AtomicBool,
-    every: Duration,
-) {
+fn live_watch(published: &[(AtomicUsize, AtomicUsize)], done: &AtomicBool, every: Duration) {
     let t0 = Instant::now();
     let mut next = every;
     while !done.load(Ordering::Relaxed) {
@@ -782,7 +778,7 @@ fn live_watch(
 /// thread takes `p.ops` full snapshots of pool-alloc (refilled in place),
 /// each timed into an HDR histogram. Meaningful with `--peers ours`.
 pub fn snapshot_latency<A: GlobalAlloc + Sync>(a: &A, p: &Params) -> Metrics {
-    let stop = std::sync::atomic::AtomicBool::new(false);
+    let stop = AtomicBool::new(false);
     let started = Barrier::new(p.threads.max(1) + 1);
     let mut h =
         Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).expect("histogram bounds");
