@@ -27,6 +27,7 @@
 //! | `POOL_ALLOC_ZERO_ON_FREE` | in hardened mode, C frees clear the block | 0 | 0..=1 |
 //! | `POOL_ALLOC_PROFILE_INTERVAL` | the leak investigator's mean sampling interval, bytes allocated (0: off) | 1048576 | 0..=2^40 |
 //! | `POOL_ALLOC_TRIM_PAGES` | trim reused pooled blocks' tails (classes below 32 KiB) of at least this many pages (0: off) | 0 | 0..=256 |
+//! | `POOL_ALLOC_HUGE_PAGES` | `1`: ask for transparent huge pages on the 4 MiB segments (fewer page faults and TLB misses; resident memory in 2 MiB steps) | 0 | 0..=1 |
 
 use crate::os;
 use crate::sync::{AtomicU8, Backoff, Ordering};
@@ -63,6 +64,7 @@ pub struct Config {
     pub(crate) hardened: bool,
     pub(crate) zero_on_free: bool,
     pub(crate) profile_interval: u64,
+    pub(crate) huge_pages: bool,
 }
 
 impl Config {
@@ -86,6 +88,7 @@ impl Config {
             hardened: false,
             zero_on_free: false,
             profile_interval: DEFAULT_PROFILE_INTERVAL,
+            huge_pages: false,
         }
     }
 
@@ -222,6 +225,20 @@ impl Config {
     /// Empty segments kept mapped but decommitted for reuse (at most 64).
     pub const fn segment_cache(mut self, n: usize) -> Self {
         self.segment_cache = if n > 64 { 64 } else { n };
+        self
+    }
+
+    /// Ask the kernel for transparent huge pages (`MADV_HUGEPAGE`) on the
+    /// 4 MiB segments that hold the small and pooled blocks (off by
+    /// default). Where the kernel's THP mode is `madvise` or `always`, a
+    /// first touch then maps 2 MiB at once: far fewer page faults and TLB
+    /// misses for programs that touch many pooled blocks, at the price of
+    /// resident memory growing in 2 MiB steps, of a 2 MiB page being
+    /// split when part of it goes back, and of `khugepaged` being allowed
+    /// to fold given-back pages in again. Measured on pooled churn
+    /// (`benches/README.md`): page faults 152 k -> 0.6 k, 10-19 % faster.
+    pub const fn huge_pages(mut self, on: bool) -> Self {
+        self.huge_pages = on;
         self
     }
 
@@ -369,7 +386,7 @@ pub(crate) fn large_cache_block_max() -> usize {
 pub const HARDENED_BUILT: bool = cfg!(feature = "hardened");
 
 /// Every environment variable the allocator reads.
-pub const ENV_VARS: [&core::ffi::CStr; 17] = [
+pub const ENV_VARS: [&core::ffi::CStr; 18] = [
     c"POOL_ALLOC_MAX_IDLE_MS",
     c"POOL_ALLOC_RETAIN_MB",
     c"POOL_ALLOC_RETAIN_PCT",
@@ -387,6 +404,7 @@ pub const ENV_VARS: [&core::ffi::CStr; 17] = [
     c"POOL_ALLOC_HARDENED",
     c"POOL_ALLOC_ZERO_ON_FREE",
     c"POOL_ALLOC_PROFILE_INTERVAL",
+    c"POOL_ALLOC_HUGE_PAGES",
 ];
 
 /// Apply environment overrides to `cfg`, reporting bad values on stderr.
@@ -454,6 +472,9 @@ pub fn apply_env_reporting(
     }
     if let Some(n) = read(c"POOL_ALLOC_PROFILE_INTERVAL", 0, 1 << 40) {
         cfg.profile_interval = n;
+    }
+    if let Some(n) = read(c"POOL_ALLOC_HUGE_PAGES", 0, 1) {
+        cfg.huge_pages = n == 1;
     }
     if let Some(v) = get(c"POOL_ALLOC_DECOMMIT") {
         match v.trim_ascii() {

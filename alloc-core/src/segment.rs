@@ -1047,6 +1047,12 @@ fn new_segment() -> *mut Segment {
         GLOBAL.mapped_bytes.add(SEG_SIZE);
         // SAFETY: a fresh zeroed mapping, ours.
         unsafe {
+            if crate::config::get().huge_pages {
+                // Before the first touch (the header's, just below), so
+                // that touch already maps a huge page. Advice only: a
+                // refusal leaves ordinary pages.
+                let _ = os::advise_huge(seg.cast(), SEG_SIZE);
+            }
             (*seg).dirty_map = 0;
             (*seg).nonzero_map = 0;
         }
