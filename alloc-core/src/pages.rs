@@ -31,7 +31,7 @@ const WORDS: usize = PAGES.div_ceil(64);
 /// store-buffer drain of the next locked instruction); per group, one line.
 pub(crate) const GROUP: usize = 16;
 const GROUPS: usize = PAGES / GROUP;
-const _: () = assert!(PAGES % GROUP == 0);
+const _: () = assert!(PAGES.is_multiple_of(GROUP));
 
 /// Set bits `i..i+n` of `map`.
 fn set_range(map: &mut [u64; WORDS], i: usize, n: usize) {
