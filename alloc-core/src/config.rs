@@ -229,8 +229,8 @@ impl Config {
     }
 
     /// Ask the kernel for transparent huge pages (`MADV_HUGEPAGE`) on the
-    /// 4 MiB segments that hold the small and pooled blocks (off by
-    /// default). Where the kernel's THP mode is `madvise` or `always`, a
+    /// 4 MiB segments that hold the small and pooled blocks, not the large
+    /// mappings above 3.9 MiB (off by default). Where the kernel's THP mode is `madvise` or `always`, a
     /// first touch then maps 2 MiB at once: far fewer page faults and TLB
     /// misses for programs that touch many pooled blocks, at the price of
     /// resident memory growing in 2 MiB steps, of a 2 MiB page being

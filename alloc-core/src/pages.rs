@@ -5,8 +5,9 @@
 //! taken best-fit from the free pages of its heap's page segments, which
 //! any class can use; freed runs coalesce with their free neighbours. So a
 //! block holds no class-rounding tail, a freed block's pages serve the next
-//! request of any size, and idle memory is tracked (and given back) page by
-//! page. The block's class stays its accounting unit in the stats.
+//! request of any size, and idle memory is given back page by page, aged
+//! per 64 KiB group ([`GROUP`]). The block's class stays its accounting
+//! unit in the stats.
 //!
 //! A [`PageMap`] is plain bookkeeping over the usable pages of one segment:
 //! which pages are free, which may be committed (`dirty`), which may read
@@ -25,8 +26,12 @@ pub(crate) const PAGES: usize = 1008;
 const WORDS: usize = PAGES.div_ceil(64);
 /// Pages that share one idle time: a 64 KiB group (a segment slice). A
 /// free stamps the groups its run covers, so a group's idle pages count as
-/// idle since the group's newest free: expiry may keep a page up to that
-/// much longer, never shorter. Per page, a free of a 128-page run wrote
+/// idle since the group's newest free: expiry never takes a page sooner
+/// than per page times would, and may keep it longer. A group that keeps
+/// getting frees at least once per `max_idle` keeps its other idle pages
+/// (at most 15, 60 KiB) from expiring by age at all; the retained budget,
+/// the limits and explicit reclaim still take them. That is the price of
+/// the speed: per page, a free of a 128-page run wrote
 /// 1 KiB of times (16 cache lines, 2 % of pooled churn's time and the
 /// store-buffer drain of the next locked instruction); per group, one line.
 pub(crate) const GROUP: usize = 16;
@@ -198,14 +203,17 @@ pub(crate) struct PageMap {
     pub(crate) free_pages: u32,
     /// Free pages that may be committed (idle memory).
     pub(crate) idle_pages: u32,
-    /// At most the oldest `idle_since` of the idle pages (`u64::MAX`: none).
+    /// At most the oldest time of the groups holding idle pages
+    /// (`u64::MAX`: none): `give` may leave it lower, exact after
+    /// [`refresh_idle_min`](Self::refresh_idle_min).
     pub(crate) idle_min: u64,
 }
 
 impl PageMap {
     /// Every page free. `dirty(i)` / `nonzero(i)` say whether page i may be
     /// committed / non-zero (what the segment's slices were); dirty pages
-    /// are idle since `since(i)`.
+    /// count as idle since the newest `since(i)` of their group (the
+    /// caller's slices are groups: one time each).
     pub(crate) fn init(
         &mut self,
         dirty: impl Fn(usize) -> bool,
@@ -558,5 +566,30 @@ mod tests {
         assert_eq!(m.next_expired(8, 45), Some((GROUP - 1, 2)));
         m.refresh_idle_min();
         assert_eq!(m.idle_min, 40);
+    }
+
+    #[test]
+    fn idle_min_stays_a_lower_bound_until_refreshed() {
+        let mut m = new_map();
+        m.take(0, 4, 7);
+        m.take(4, 4, 7);
+        m.give(0, 10);
+        m.give(4, 20);
+        // Group 0 now counts as idle since 20; 10 is still below it.
+        assert!(m.idle_min <= 20);
+        assert_eq!(m.next_expired(0, 20), None);
+        m.refresh_idle_min();
+        assert_eq!(m.idle_min, 20);
+    }
+
+    #[test]
+    fn the_last_group_expires_to_the_end_of_the_map() {
+        let mut m = new_map();
+        m.take(PAGES - GROUP, GROUP, 1);
+        m.give(PAGES - GROUP, 5);
+        assert_eq!(m.next_expired(PAGES - 3, 10), Some((PAGES - 3, 3)));
+        assert_eq!(m.next_expired(0, 10), Some((PAGES - GROUP, GROUP)));
+        assert_eq!(m.next_expired(PAGES - 1, 5), None);
+        assert_eq!(m.next_expired(PAGES, 10), None);
     }
 }

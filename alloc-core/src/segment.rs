@@ -61,6 +61,8 @@ pub(crate) const SEG_KIND_PAGES: u8 = 3;
 
 const PAGES_PER_SLICE: usize = SLICE_SIZE / PAGE_SIZE;
 const _: () = assert!(PAGES == USABLE_SLICES * PAGES_PER_SLICE);
+// A slice's idle time becomes its page group's (`grow_pages`), exactly.
+const _: () = assert!(crate::pages::GROUP == PAGES_PER_SLICE);
 
 /// Segment header, at the segment's first byte.
 #[repr(C)]
@@ -1036,6 +1038,8 @@ fn new_segment() -> *mut Segment {
     if limits::would_pass_hard_limit(SEG_SIZE) {
         return ptr::null_mut();
     }
+    // A cached segment went through the mapping below (and its advice,
+    // which outlives decommits), under the same configuration.
     let mut seg = SEGMENT_CACHE.take(|_| true) as *mut Segment;
     if !seg.is_null() {
         GLOBAL.cached_segments_bytes.sub(SEG_SIZE);
