@@ -320,7 +320,7 @@ fn a_quiet_threads_samples_are_in_another_threads_snapshot() {
 #[test]
 fn sampling_survives_a_faulting_time_stamp_counter() {
     const CHILD: &str = "POOL_ALLOC_TEST_TSC_CHILD";
-    if std::env::var_os(CHILD).is_some() {
+    if test_support::child::role(CHILD).is_some() {
         // SAFETY: prctl with integer arguments only.
         let r = unsafe { libc::prctl(libc::PR_SET_TSC, libc::PR_TSC_SIGSEGV, 0, 0, 0) };
         if r != 0 {
@@ -341,16 +341,11 @@ fn sampling_survives_a_faulting_time_stamp_counter() {
         return;
     }
     let _t = turn();
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "sampling_survives_a_faulting_time_stamp_counter",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD, "1")
-        .output()
-        .expect("run the test binary");
+    let out = test_support::child::run(
+        "sampling_survives_a_faulting_time_stamp_counter",
+        CHILD,
+        "1",
+    );
     assert!(
         out.status.success(),
         "child: {:?}\n{}",
