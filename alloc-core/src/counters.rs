@@ -1,7 +1,7 @@
 //! Counters and gauges: what the allocator counts, read by `stats.rs`.
 //!
 //! * [`HeapCounters`]: per heap and class, written by one thread, read by
-//!   any: the fast path's only bookkeeping. [`ClassCounters`]: frees by
+//!   any: the fast path's only bookkeeping. [`HeaplessFrees`]: frees by
 //!   threads without a heap (atomic adds).
 //! * [`Gauge`] and [`GLOBAL`]: process-wide figures (mappings, caches,
 //!   large blocks) changed with ordinary atomic adds on slow paths only.
@@ -128,15 +128,15 @@ impl<const N: usize> HeapCounters<N> {
 /// frees are counted here.
 #[repr(C)]
 #[cfg_attr(loom, allow(dead_code))]
-pub(crate) struct ClassCounters {
+pub(crate) struct HeaplessFrees {
     frees: AtomicU64,
     req_free: AtomicU64,
 }
 
-impl ClassCounters {
+impl HeaplessFrees {
     #[cfg(not(loom))]
     pub(crate) const fn new() -> Self {
-        ClassCounters {
+        HeaplessFrees {
             frees: AtomicU64::new(0),
             req_free: AtomicU64::new(0),
         }
@@ -210,7 +210,7 @@ pub(crate) struct GlobalCounters {
     /// Large blocks freed (cumulative).
     pub(crate) large_frees: CachePadded<Gauge>,
     /// Frees by threads that never allocated (and so have no heap).
-    pub(crate) frees_without_heap: CachePadded<[ClassCounters; CLASSES]>,
+    pub(crate) frees_without_heap: CachePadded<[HeaplessFrees; CLASSES]>,
     /// `reclaim()` calls per level (gentle, moderate, aggressive,
     /// emergency).
     pub(crate) reclaim_runs: [Gauge; 4],
@@ -239,7 +239,7 @@ pub(crate) static GLOBAL: GlobalCounters = GlobalCounters {
     large_live_bytes: CachePadded::new(Gauge::new()),
     large_allocs: CachePadded::new(Gauge::new()),
     large_frees: CachePadded::new(Gauge::new()),
-    frees_without_heap: CachePadded::new([const { ClassCounters::new() }; CLASSES]),
+    frees_without_heap: CachePadded::new([const { HeaplessFrees::new() }; CLASSES]),
     reclaim_runs: [const { Gauge::new() }; 4],
     reclaim_bytes: [const { Gauge::new() }; 4],
     pressure_events: [const { Gauge::new() }; 4],

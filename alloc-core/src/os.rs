@@ -278,15 +278,15 @@ pub(crate) unsafe fn decommit(p: *mut u8, size: usize, lazily: bool) -> bool {
 }
 
 /// Ask for transparent huge pages on `p..p+size` (`MADV_HUGEPAGE`). Only
-/// advice: false when the kernel refused it (no THP support), and the
-/// mapping works the same either way.
+/// advice: a kernel without THP support refuses it, and the mapping works
+/// the same either way, so the result is not reported.
 ///
 /// # Safety
 /// * `p..p+size` is page-aligned and inside a mapping of this allocator.
-pub(crate) unsafe fn advise_huge(p: *mut u8, size: usize) -> bool {
+pub(crate) unsafe fn advise_huge(p: *mut u8, size: usize) {
     // SAFETY: caller contract; the advice changes how the kernel backs
     // the range, never its contents.
-    unsafe { libc::madvise(p.cast(), size, libc::MADV_HUGEPAGE) == 0 }
+    unsafe { libc::madvise(p.cast(), size, libc::MADV_HUGEPAGE) };
 }
 
 /// Try to grow or shrink the mapping at `p` in place. True on success.

@@ -238,8 +238,7 @@ impl PageMap {
             }
             if dirty(i) {
                 set_range(&mut self.dirty, i, 1);
-                let g = &mut self.idle_since[i / GROUP];
-                *g = (*g).max(since(i));
+                self.stamp(i, 1, since(i));
                 idle += 1;
             }
         }
@@ -322,9 +321,7 @@ impl PageMap {
         let before = ones_before(&self.free, i);
         let after = ones_from(&self.free, i + n);
         set_range(&mut self.free, i, n);
-        for g in &mut self.idle_since[i / GROUP..=(i + n - 1) / GROUP] {
-            *g = (*g).max(since);
-        }
+        self.stamp(i, n, since);
         self.idle_min = self.idle_min.min(since);
         self.live_runs -= 1;
         self.free_pages += n as u32;
@@ -333,6 +330,14 @@ impl PageMap {
             len: n,
             before,
             after,
+        }
+    }
+
+    /// Pages `i..i+n` became idle at `since`: their groups count as idle
+    /// since it, unless a newer free stamped them already.
+    fn stamp(&mut self, i: usize, n: usize, since: u64) {
+        for g in &mut self.idle_since[i / GROUP..=(i + n - 1) / GROUP] {
+            *g = (*g).max(since);
         }
     }
 

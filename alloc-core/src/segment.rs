@@ -1055,7 +1055,7 @@ fn new_segment() -> *mut Segment {
                 // Before the first touch (the header's, just below), so
                 // that touch already maps a huge page. Advice only: a
                 // refusal leaves ordinary pages.
-                let _ = os::advise_huge(seg.cast(), SEG_SIZE);
+                os::advise_huge(seg.cast(), SEG_SIZE);
             }
             (*seg).dirty_map = 0;
             (*seg).nonzero_map = 0;
