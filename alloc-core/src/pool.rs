@@ -24,6 +24,8 @@ use core::ptr;
 
 /// Alignment every class block has at least, when the size is rounded to it.
 const MIN_ALIGN: usize = 16;
+// `alloc` tests the rounded size against `SMALL_MAX` (see there).
+const _: () = assert!(SMALL_MAX.is_multiple_of(MIN_ALIGN));
 
 /// The allocator. Install it with
 ///
@@ -254,8 +256,12 @@ unsafe impl GlobalAlloc for PoolAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let size = layout.size();
         let align = layout.align();
-        let p = if size <= SMALL_MAX && align <= MIN_ALIGN {
-            let rounded = (size + align - 1) & !(align - 1);
+        // The rounded size is what is tested: `SMALL_MAX` is a multiple of
+        // every alignment here, so it is at most `SMALL_MAX` exactly when
+        // `size` is, and the test proves the table index in range (no
+        // bounds check; `Layout` keeps the rounding from overflowing).
+        let rounded = (size + align - 1) & !(align - 1);
+        let p = if align <= MIN_ALIGN && rounded <= SMALL_MAX {
             alloc_fast(class_of_small(rounded), size, &self.config)
         } else if size <= POOLED_MAX && align <= MIN_ALIGN {
             self.alloc_pooled(class_of(size), size, size, false, true)

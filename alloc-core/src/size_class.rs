@@ -102,7 +102,11 @@ const fn build_small_table() -> [u8; SMALL_TABLE_LEN] {
     t
 }
 
-static SMALL_TABLE: [u8; SMALL_TABLE_LEN] = build_small_table();
+// `const`, not `static`: each crate the lookup is inlined into gets its
+// own copy, read at a PC-relative address; a `static` of this crate is
+// reached through the global offset table from other crates (one more
+// load before the class is known).
+const SMALL_TABLE: [u8; SMALL_TABLE_LEN] = build_small_table();
 
 const POOLED_BUCKETS: usize = POOLED_MAX / 4096;
 
@@ -122,7 +126,7 @@ const fn build_pooled_table() -> [u8; POOLED_BUCKETS] {
     t
 }
 
-static POOLED_TABLE: [u8; POOLED_BUCKETS] = build_pooled_table();
+const POOLED_TABLE: [u8; POOLED_BUCKETS] = build_pooled_table();
 
 /// The class serving `size` bytes (`size <= POOLED_MAX`). O(1).
 #[inline(always)]
