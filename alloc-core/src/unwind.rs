@@ -323,34 +323,46 @@ fn walk_cached(sp: usize, out: &[AtomicU64], skip: usize) -> Option<usize> {
 /// if it started at the same stack pointer `sp`, for as many frames, no
 /// return address was marked [`VARIABLE`] since, and every return address
 /// is still where it was; `None` otherwise.
+///
+/// The memo's places rise strictly (each CFA lies above the last, as
+/// [`walk_cached`] found them) and are 8-aligned, so checking the first
+/// against `sp` and the last against `top` checks them all, once per
+/// replay rather than once per frame.
 #[inline(always)]
 fn replay(memo: &Memo, sp: usize, top: usize, out: &[AtomicU64], skip: usize) -> Option<usize> {
     let n = memo.n.get();
     if memo.sp.get() != sp
         || memo.want.get() != skip + out.len()
+        || n == 0
         || n > MEMO
+        || n > skip + out.len()
         || memo.varied.get() != VARIED.load(Ordering::Acquire)
     {
         return None;
     }
-    for (i, (at, was)) in memo.frames[..n].iter().enumerate() {
-        let at = at.get();
-        // Checked again, not trusted: a word of this thread's stack as in
-        // `walk_cached`.
-        if at < sp || at >= top || !at.is_multiple_of(8) {
-            return None;
-        }
-        // SAFETY: `at` is 8-aligned, at least `sp` and below `top` (just
-        // checked): a mapped word of this thread's stack.
-        let ra = unsafe { os::read_stack_word(at) };
-        if ra != was.get() {
-            return None;
-        }
-        if let Some(o) = out.get(i.wrapping_sub(skip)) {
-            o.store(ra as u64, Ordering::Relaxed);
-        }
+    let frames = &memo.frames[..n];
+    let (first, last) = (frames[0].0.get(), frames[n - 1].0.get());
+    // Checked again, not trusted: the words of this thread's stack between
+    // its stack pointer and the highest CFA the system unwinder walked to.
+    if first < sp || last >= top || !(first | last).is_multiple_of(8) {
+        return None;
     }
-    Some(n.saturating_sub(skip))
+    let same = |(at, was): &(Cell<usize>, Cell<usize>)| {
+        // SAFETY: `at` lies between `first` and `last` (the places rise),
+        // so it is 8-aligned (every cached step is a multiple of 8), at
+        // least `sp` and below `top`: a mapped word of this thread's
+        // stack.
+        let ra = unsafe { os::read_stack_word(at.get()) };
+        (ra == was.get()).then_some(ra)
+    };
+    let (skipped, kept) = frames.split_at(skip.min(n));
+    for f in skipped {
+        same(f)?;
+    }
+    for (f, o) in kept.iter().zip(out) {
+        o.store(same(f)? as u64, Ordering::Relaxed);
+    }
+    Some(kept.len())
 }
 
 #[cfg(test)]
