@@ -80,6 +80,7 @@ mod handoff;
 mod hardening;
 mod remote;
 mod slots;
+mod stacks;
 mod sync;
 
 #[cfg(all(test, loom))]

@@ -20,13 +20,15 @@
 //! all), the delayed hand-off protocol of full slabs (remote claim vs owner
 //! un-full), the heap's delayed list (`DelayedList`) and the mapping cache
 //! (`SlotCache`), the sample table's free-slot stack (`SlotStack`, against
-//! ABA) and its records' sequence locks (`Seq`).
+//! ABA) and its records' sequence locks (`Seq`), and the interned-stack
+//! table (`StackTable`: an entry is claimed by one thread only).
 
 use crate::cache::SlotCache;
 use crate::counters::HeapCounters;
 use crate::handoff::{HeapState, SetLock};
 use crate::pressure::{PressureLevel, PressureState};
 use crate::remote::{Block, DelayedList, Pushed, ThreadFree, NO_DELAYED};
+use crate::stacks::{StackTable, FRAMES};
 use crate::sync::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
@@ -817,4 +819,49 @@ fn sample_records_read_whole_or_not_at_all() {
 #[should_panic(expected = "a torn record was kept")]
 fn seeded_bug_unvalidated_record_read_is_torn() {
     model_seq(false);
+}
+
+/// Two threads intern different one-frame stacks into a one-entry table:
+/// at most one gets the entry (the other finds no room, 0), and an id read
+/// back gives its own thread's stack. `cas` false seeds the bug of
+/// claiming an entry with a plain store.
+fn model_stacks(cas: bool) {
+    loom::model(move || {
+        let t = Arc::new(StackTable::<1>::new());
+        let threads: Vec<_> = [7u64, 9]
+            .into_iter()
+            .map(|v| {
+                let t = Arc::clone(&t);
+                thread::spawn(move || {
+                    let frames = [crate::sync::AtomicU64::new(v)];
+                    let id = if cas {
+                        t.intern_as::<true>(&frames, 1)
+                    } else {
+                        t.intern_as::<false>(&frames, 1)
+                    };
+                    (v, id)
+                })
+            })
+            .collect();
+        let got: Vec<(u64, u32)> = threads.into_iter().map(|h| h.join().unwrap()).collect();
+        let mut out = [0usize; FRAMES];
+        for &(v, id) in &got {
+            if id != 0 {
+                assert_eq!(t.get(id, &mut out), 1);
+                assert_eq!(out[0] as u64, v, "an id gives its own stack");
+            }
+        }
+        assert!(got[0].1 == 0 || got[1].1 == 0, "one entry, one stack");
+    });
+}
+
+#[test]
+fn stack_table_entry_claimed_once() {
+    model_stacks(true);
+}
+
+#[test]
+#[should_panic(expected = "an id gives its own stack")]
+fn seeded_bug_stack_claim_without_cas_mixes_stacks() {
+    model_stacks(false);
 }
