@@ -107,8 +107,10 @@ impl<const N: usize> HeapCounters<N> {
 
     /// Owner thread: a block of class `c` resized in place.
     pub(crate) fn on_resize(&self, c: usize, old: usize, new: usize) {
-        bump(&self.req_free[c], old as u64);
-        bump(&self.req_alloc[c], new as u64);
+        if cfg!(feature = "stats") {
+            bump(&self.req_free[c], old as u64);
+            bump(&self.req_alloc[c], new as u64);
+        }
     }
 
     /// Read class `c`'s counters (any thread): allocations, frees,
