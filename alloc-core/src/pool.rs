@@ -13,7 +13,7 @@ use crate::heap::{note_resize, note_run_resize};
 use crate::reclaim::{reclaim, ReclaimLevel, Reclaimed};
 use crate::segment::{page_run_bytes, SEG_SIZE, SLICE_SIZE};
 use crate::size_class::{
-    class_of, class_of_small, class_size, is_page_class, is_pooled, POOLED_MAX, SMALL_MAX,
+    class_of, class_of_small_unchecked, class_size, is_page_class, is_pooled, POOLED_MAX, SMALL_MAX,
 };
 use crate::slab::{
     block_start, slab_of, trim_pooled, widen_pooled, KIND_CLASS, KIND_LARGE, KIND_PAGES,
@@ -24,7 +24,8 @@ use core::ptr;
 
 /// Alignment every class block has at least, when the size is rounded to it.
 const MIN_ALIGN: usize = 16;
-// `alloc` tests the rounded size against `SMALL_MAX` (see there).
+// `alloc` relies on it: a size up to `SMALL_MAX` rounded up to an alignment
+// up to `MIN_ALIGN` stays at most `SMALL_MAX` (see there).
 const _: () = assert!(SMALL_MAX.is_multiple_of(MIN_ALIGN));
 
 /// The allocator. Install it with
@@ -256,15 +257,25 @@ unsafe impl GlobalAlloc for PoolAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let size = layout.size();
         let align = layout.align();
-        // The rounded size is what is tested: `SMALL_MAX` is a multiple of
-        // every alignment here, so it is at most `SMALL_MAX` exactly when
-        // `size` is, and the test proves the table index in range (no
-        // bounds check; `Layout` keeps the rounding from overflowing).
-        let rounded = (size + align - 1) & !(align - 1);
-        let p = if align <= MIN_ALIGN && rounded <= SMALL_MAX {
-            alloc_fast(class_of_small(rounded), size, &self.config)
-        } else if size <= POOLED_MAX && align <= MIN_ALIGN {
-            self.alloc_pooled(class_of(size), size, size, false, true)
+        // Nested tests: with an alignment known at compile time (most
+        // callers) the first folds away and the rounding merges into the
+        // table index; through `__rust_alloc` it is one compare.
+        let p = if align <= MIN_ALIGN {
+            if size <= SMALL_MAX {
+                let rounded = (size + align - 1) & !(align - 1);
+                // SAFETY: `SMALL_MAX` is a multiple of every alignment up
+                // to `MIN_ALIGN`, so rounding `size <= SMALL_MAX` up to
+                // one stays at most `SMALL_MAX`.
+                alloc_fast(
+                    unsafe { class_of_small_unchecked(rounded) },
+                    size,
+                    &self.config,
+                )
+            } else if size <= POOLED_MAX {
+                self.alloc_pooled(class_of(size), size, size, false, true)
+            } else {
+                self.alloc_general(size, align, false)
+            }
         } else {
             self.alloc_general(size, align, false)
         };

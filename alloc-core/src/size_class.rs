@@ -144,6 +144,19 @@ pub(crate) fn class_of_small(size: usize) -> usize {
     SMALL_TABLE[(size + 7) >> 3] as usize
 }
 
+/// [`class_of_small`] without the bounds check (the allocation fast path,
+/// whose caller knows the bound but whose compiler cannot see it).
+///
+/// # Safety
+/// * `size <= SMALL_MAX`.
+#[inline(always)]
+pub(crate) unsafe fn class_of_small_unchecked(size: usize) -> usize {
+    debug_assert!(size <= SMALL_MAX);
+    // SAFETY: caller contract: `(SMALL_MAX + 7) >> 3` is the table's last
+    // index.
+    unsafe { *SMALL_TABLE.get_unchecked((size + 7) >> 3) as usize }
+}
+
 #[inline]
 fn class_of_pooled(size: usize) -> usize {
     let c = POOLED_TABLE[(size - 1) >> 12] as usize;
