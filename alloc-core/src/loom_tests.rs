@@ -835,9 +835,9 @@ fn model_stacks(cas: bool) {
                 thread::spawn(move || {
                     let frames = [crate::sync::AtomicU64::new(v)];
                     let id = if cas {
-                        t.intern_as::<true>(&frames, 1)
+                        t.intern_seeded::<true, false>(&frames, 1)
                     } else {
-                        t.intern_as::<false>(&frames, 1)
+                        t.intern_seeded::<false, false>(&frames, 1)
                     };
                     (v, id)
                 })
@@ -864,4 +864,61 @@ fn stack_table_entry_claimed_once() {
 #[should_panic(expected = "an id gives its own stack")]
 fn seeded_bug_stack_claim_without_cas_mixes_stacks() {
     model_stacks(false);
+}
+
+/// Two threads intern the same one-frame stack; the second passes its id
+/// to a third thread (release / acquire), which reads the entry back. The
+/// id may be an entry the first thread filled, found by the second:
+/// publication must carry the frames to the third. `correct` false seeds
+/// the bug of taking an entry still being filled as the stack's.
+fn model_stacks_shared(correct: bool) {
+    loom::model(move || {
+        let t = Arc::new(StackTable::<2>::new());
+        let passed = Arc::new(crate::sync::AtomicU32::new(0));
+        let intern = move |t: &StackTable<2>| {
+            let frames = [crate::sync::AtomicU64::new(7)];
+            if correct {
+                t.intern_seeded::<true, false>(&frames, 1)
+            } else {
+                t.intern_seeded::<true, true>(&frames, 1)
+            }
+        };
+        let first = {
+            let t = Arc::clone(&t);
+            thread::spawn(move || intern(&t))
+        };
+        let second = {
+            let (t, passed) = (Arc::clone(&t), Arc::clone(&passed));
+            thread::spawn(move || passed.store(intern(&t), Ordering::Release))
+        };
+        let reader = {
+            let (t, passed) = (Arc::clone(&t), Arc::clone(&passed));
+            thread::spawn(move || {
+                let id = passed.load(Ordering::Acquire);
+                if id != 0 {
+                    let mut out = [0usize; FRAMES];
+                    let depth = t.get(id, &mut out);
+                    assert!(
+                        depth == 1 && out[0] == 7,
+                        "a passed id reads back its stack"
+                    );
+                }
+            })
+        };
+        let a = first.join().unwrap();
+        second.join().unwrap();
+        reader.join().unwrap();
+        assert_ne!(a, 0, "two entries hold the stack");
+    });
+}
+
+#[test]
+fn stack_table_publication_carries_the_frames() {
+    model_stacks_shared(true);
+}
+
+#[test]
+#[should_panic(expected = "a passed id reads back its stack")]
+fn seeded_bug_stack_taken_while_being_filled() {
+    model_stacks_shared(false);
 }

@@ -24,8 +24,9 @@
 //!   counted in [`ProfileCounters::dropped`]; a profile then under-counts,
 //!   and says so.
 //! * **Locks**: recording never allocates and takes no lock of ours; the
-//!   stack comes from the system unwinder (`os::backtrace`, see there why
-//!   not frame pointers). A thread that allocates while recording (the
+//!   stack comes from the system unwinder (`unwind::backtrace`; ARCHITECTURE.md
+//!   says why not frame pointers), stored once per distinct stack
+//!   (`stacks.rs`). A thread that allocates while recording (the
 //!   unwinder never does, but a signal handler might) is not sampled again
 //!   (a per-thread guard). Readers ([`samples`]) copy records under their
 //!   sequence locks and never block an allocating thread.
@@ -122,8 +123,8 @@ impl Table {
 }
 
 static TABLE: AtomicPtr<Table> = AtomicPtr::new(ptr::null_mut());
-/// Distinct stacks kept (`stacks.rs`): 8192 entries of 272 bytes, 2.2 MiB
-/// of address space, resident only where stacks were stored.
+/// Distinct stacks kept (`stacks.rs`): 8192 entries of 272 bytes (2.1 MiB
+/// of address space), resident only where stacks were stored.
 static STACKS: StackTable<8192> = StackTable::new();
 /// The mean interval in bytes (0: off; `u64::MAX`: not set, use the
 /// configuration's).
@@ -511,7 +512,9 @@ fn record_as_owner(size: usize, class: u32, interval: u64, local: Option<&Local>
     seq.write_begin();
     // The stack is captured into the heap's scratch and interned: the
     // record keeps its id (its frames only when the stack table has no
-    // room, or for a caller without a heap).
+    // room). A caller without a heap (large blocks) captures into the
+    // record, and still keeps only the id when its walk replays an
+    // interned stack.
     let (depth, stack) = match local {
         Some(l) => {
             // A replay of an interned stack leaves the scratch unwritten
@@ -520,7 +523,12 @@ fn record_as_owner(size: usize, class: u32, interval: u64, local: Option<&Local>
             let mut id = crate::unwind::memo_id();
             if id == 0 {
                 id = STACKS.intern(&l.scratch, depth);
-                crate::unwind::set_memo_id(id);
+                // No room is remembered too: the next replay of this
+                // stack does not probe the full table again.
+                crate::unwind::set_memo_id(if id == 0 { crate::unwind::NO_ROOM } else { id });
+            }
+            if id == crate::unwind::NO_ROOM {
+                id = 0;
             }
             if id == 0 {
                 for (d, f) in r.frames.iter().zip(&l.scratch).take(depth) {
@@ -531,7 +539,10 @@ fn record_as_owner(size: usize, class: u32, interval: u64, local: Option<&Local>
         }
         None => {
             let depth = crate::unwind::backtrace(&r.frames, SKIP);
-            (depth, crate::unwind::memo_id())
+            match crate::unwind::memo_id() {
+                crate::unwind::NO_ROOM => (depth, 0),
+                id => (depth, id),
+            }
         }
     };
     r.depth.store(depth as u32, Ordering::Relaxed);

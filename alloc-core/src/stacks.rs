@@ -90,13 +90,24 @@ impl<const N: usize> StackTable<N> {
     /// addresses of `frames`, storing it if it is new; 0 when its probe
     /// run is full. Any thread; never blocks.
     pub(crate) fn intern(&self, frames: &[AtomicU64], depth: usize) -> u32 {
-        self.intern_as::<true>(frames, depth)
+        self.intern_as::<true, false>(frames, depth)
     }
 
-    /// [`intern`](Self::intern); with `CLAIM_BY_CAS` false, an empty entry
-    /// is claimed by a plain store: the loom model's seeded bug (two
-    /// threads may fill one entry with different stacks).
-    pub(crate) fn intern_as<const CLAIM_BY_CAS: bool>(
+    /// [`intern`](Self::intern) with the loom models' seeded bugs:
+    /// `CLAIM_BY_CAS` false claims an empty entry by a plain store (two
+    /// threads may fill one entry with different stacks);
+    /// `TRUST_BUSY` true takes an entry another thread is still filling
+    /// for the stack (its id may then be read before it is published).
+    #[cfg(loom)]
+    pub(crate) fn intern_seeded<const CLAIM_BY_CAS: bool, const TRUST_BUSY: bool>(
+        &self,
+        frames: &[AtomicU64],
+        depth: usize,
+    ) -> u32 {
+        self.intern_as::<CLAIM_BY_CAS, TRUST_BUSY>(frames, depth)
+    }
+
+    fn intern_as<const CLAIM_BY_CAS: bool, const TRUST_BUSY: bool>(
         &self,
         frames: &[AtomicU64],
         depth: usize,
@@ -127,6 +138,9 @@ impl<const N: usize> StackTable<N> {
                     }
                     Err(now) => k = now,
                 }
+            }
+            if TRUST_BUSY && k == BUSY {
+                return at as u32 + 1;
             }
             if k == key
                 && e.depth.load(Ordering::Relaxed) as usize == depth

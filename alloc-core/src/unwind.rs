@@ -91,6 +91,9 @@ struct Memo {
     id: Cell<u32>,
     sp: Cell<usize>,
     want: Cell<usize>,
+    /// How many of them were skipped (`want` alone would let two callers
+    /// with the same sum share a walk, and its id).
+    skip: Cell<usize>,
     n: Cell<usize>,
     /// [`VARIED`] when the walk started.
     varied: Cell<usize>,
@@ -107,6 +110,7 @@ thread_local! {
             id: Cell::new(0),
             sp: Cell::new(0),
             want: Cell::new(0),
+            skip: Cell::new(0),
             n: Cell::new(0),
             varied: Cell::new(0),
             frames: [const { (Cell::new(0), Cell::new(0)) }; MEMO],
@@ -319,6 +323,7 @@ fn walk_cached(sp: usize, out: &[AtomicU64], skip: usize) -> Option<usize> {
                 if keep {
                     memo.n.set(n);
                     memo.want.set(want);
+                    memo.skip.set(skip);
                     memo.varied.set(varied);
                     memo.id.set(0);
                     memo.sp.set(sp);
@@ -333,10 +338,14 @@ fn walk_cached(sp: usize, out: &[AtomicU64], skip: usize) -> Option<usize> {
     .flatten()
 }
 
+/// What [`set_memo_id`] remembers of a stack the table had no room for:
+/// its captures write `out` (no id) and do not look it up again.
+pub(crate) const NO_ROOM: u32 = u32::MAX;
+
 /// The interned stack id remembered for the calling thread's latest
 /// [`backtrace`] (0: none remembered, or that capture was not the memo's
-/// walk). When it is not 0, that capture left its `out` unwritten: the
-/// stack is the interned one.
+/// walk; [`NO_ROOM`]: the table had no room for it). When it is neither,
+/// that capture left its `out` unwritten: the stack is the interned one.
 pub(crate) fn memo_id() -> u32 {
     LAST.try_with(|m| if m.current.get() { m.id.get() } else { 0 })
         .unwrap_or(0)
@@ -367,6 +376,7 @@ fn replay(memo: &Memo, sp: usize, top: usize, out: &[AtomicU64], skip: usize) ->
     let n = memo.n.get();
     if memo.sp.get() != sp
         || memo.want.get() != skip + out.len()
+        || memo.skip.get() != skip
         || n == 0
         || n > MEMO
         || n > skip + out.len()
@@ -390,7 +400,7 @@ fn replay(memo: &Memo, sp: usize, top: usize, out: &[AtomicU64], skip: usize) ->
         (ra == was.get()).then_some(ra)
     };
     let (skipped, kept) = frames.split_at(skip.min(n));
-    if memo.id.get() != 0 {
+    if memo.id.get() != 0 && memo.id.get() != NO_ROOM {
         // The stack is interned: the caller takes its id (`memo_id`), so
         // `out` is left alone (its stores would go to lines the program
         // may have evicted; the stack's own are read anyway).
