@@ -53,7 +53,6 @@
 //! | | `profile.rs` | the leak investigator's sample table, sampling interval, components |
 //! | | `unwind.rs` | stack capture: the system unwinder, then a cache of frame offsets |
 //! | | `slots.rs` | the sample table's lock-free free-slot stack and record sequence locks |
-//! | | `stacks.rs` | interned stacks: each distinct sampled stack stored once |
 //! | | `pages.rs` | page runs of big pooled blocks: best fit, coalescing, idle pages |
 //! | | `remote.rs` | the remote-free stack and delayed hand-off |
 //! | | `cache.rs` | a bounded lock-free cache of whole mappings |
@@ -81,7 +80,6 @@ mod handoff;
 mod hardening;
 mod remote;
 mod slots;
-mod stacks;
 mod sync;
 
 #[cfg(all(test, loom))]

@@ -20,15 +20,13 @@
 //! all), the delayed hand-off protocol of full slabs (remote claim vs owner
 //! un-full), the heap's delayed list (`DelayedList`) and the mapping cache
 //! (`SlotCache`), the sample table's free-slot stack (`SlotStack`, against
-//! ABA) and its records' sequence locks (`Seq`), and the interned-stack
-//! table (`StackTable`: an entry is claimed by one thread only).
+//! ABA) and its records' sequence locks (`Seq`).
 
 use crate::cache::SlotCache;
 use crate::counters::HeapCounters;
 use crate::handoff::{HeapState, SetLock};
 use crate::pressure::{PressureLevel, PressureState};
 use crate::remote::{Block, DelayedList, Pushed, ThreadFree, NO_DELAYED};
-use crate::stacks::{StackTable, FRAMES};
 use crate::sync::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
@@ -819,106 +817,4 @@ fn sample_records_read_whole_or_not_at_all() {
 #[should_panic(expected = "a torn record was kept")]
 fn seeded_bug_unvalidated_record_read_is_torn() {
     model_seq(false);
-}
-
-/// Two threads intern different one-frame stacks into a one-entry table:
-/// at most one gets the entry (the other finds no room, 0), and an id read
-/// back gives its own thread's stack. `cas` false seeds the bug of
-/// claiming an entry with a plain store.
-fn model_stacks(cas: bool) {
-    loom::model(move || {
-        let t = Arc::new(StackTable::<1>::new());
-        let threads: Vec<_> = [7u64, 9]
-            .into_iter()
-            .map(|v| {
-                let t = Arc::clone(&t);
-                thread::spawn(move || {
-                    let frames = [crate::sync::AtomicU64::new(v)];
-                    let id = if cas {
-                        t.intern_seeded::<true, false>(&frames, 1)
-                    } else {
-                        t.intern_seeded::<false, false>(&frames, 1)
-                    };
-                    (v, id)
-                })
-            })
-            .collect();
-        let got: Vec<(u64, u32)> = threads.into_iter().map(|h| h.join().unwrap()).collect();
-        let mut out = [0usize; FRAMES];
-        for &(v, id) in &got {
-            if id != 0 {
-                assert_eq!(t.get(id, &mut out), 1);
-                assert_eq!(out[0] as u64, v, "an id gives its own stack");
-            }
-        }
-        assert!(got[0].1 == 0 || got[1].1 == 0, "one entry, one stack");
-    });
-}
-
-#[test]
-fn stack_table_entry_claimed_once() {
-    model_stacks(true);
-}
-
-#[test]
-#[should_panic(expected = "an id gives its own stack")]
-fn seeded_bug_stack_claim_without_cas_mixes_stacks() {
-    model_stacks(false);
-}
-
-/// Two threads intern the same one-frame stack; the second passes its id
-/// to a third thread (release / acquire), which reads the entry back. The
-/// id may be an entry the first thread filled, found by the second:
-/// publication must carry the frames to the third. `correct` false seeds
-/// the bug of taking an entry still being filled as the stack's.
-fn model_stacks_shared(correct: bool) {
-    loom::model(move || {
-        let t = Arc::new(StackTable::<2>::new());
-        let passed = Arc::new(crate::sync::AtomicU32::new(0));
-        let intern = move |t: &StackTable<2>| {
-            let frames = [crate::sync::AtomicU64::new(7)];
-            if correct {
-                t.intern_seeded::<true, false>(&frames, 1)
-            } else {
-                t.intern_seeded::<true, true>(&frames, 1)
-            }
-        };
-        let first = {
-            let t = Arc::clone(&t);
-            thread::spawn(move || intern(&t))
-        };
-        let second = {
-            let (t, passed) = (Arc::clone(&t), Arc::clone(&passed));
-            thread::spawn(move || passed.store(intern(&t), Ordering::Release))
-        };
-        let reader = {
-            let (t, passed) = (Arc::clone(&t), Arc::clone(&passed));
-            thread::spawn(move || {
-                let id = passed.load(Ordering::Acquire);
-                if id != 0 {
-                    let mut out = [0usize; FRAMES];
-                    let depth = t.get(id, &mut out);
-                    assert!(
-                        depth == 1 && out[0] == 7,
-                        "a passed id reads back its stack"
-                    );
-                }
-            })
-        };
-        let a = first.join().unwrap();
-        second.join().unwrap();
-        reader.join().unwrap();
-        assert_ne!(a, 0, "two entries hold the stack");
-    });
-}
-
-#[test]
-fn stack_table_publication_carries_the_frames() {
-    model_stacks_shared(true);
-}
-
-#[test]
-#[should_panic(expected = "a passed id reads back its stack")]
-fn seeded_bug_stack_taken_while_being_filled() {
-    model_stacks_shared(false);
 }

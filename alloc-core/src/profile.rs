@@ -24,9 +24,8 @@
 //!   counted in [`ProfileCounters::dropped`]; a profile then under-counts,
 //!   and says so.
 //! * **Locks**: recording never allocates and takes no lock of ours; the
-//!   stack comes from the system unwinder (`unwind::backtrace`; ARCHITECTURE.md
-//!   says why not frame pointers), stored once per distinct stack
-//!   (`stacks.rs`). A thread that allocates while recording (the
+//!   stack comes from the system unwinder (`unwind::backtrace`;
+//!   ARCHITECTURE.md says why not frame pointers). A thread that allocates while recording (the
 //!   unwinder never does, but a signal handler might) is not sampled again
 //!   (a per-thread guard). Readers ([`samples`]) copy records under their
 //!   sequence locks and never block an allocating thread.
@@ -34,13 +33,12 @@
 use crate::counters::bump;
 use crate::os;
 use crate::slots::{Seq, SlotStack};
-use crate::stacks::StackTable;
 use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use core::cell::Cell;
 use core::ptr;
 
 /// Frames a sample's stack keeps (innermost first).
-pub const FRAMES: usize = crate::stacks::FRAMES;
+pub const FRAMES: usize = 32;
 /// Live samples the table holds.
 pub const CAPACITY: usize = 8192;
 /// Components that can be named ([`component`]).
@@ -63,8 +61,6 @@ struct Record {
     class: AtomicU32,
     component: AtomicU32,
     depth: AtomicU32,
-    /// The interned stack (`stacks.rs`; 0: the stack is in `frames`).
-    stack: AtomicU32,
     size: AtomicU64,
     interval: AtomicU64,
     birth_ms: AtomicU64,
@@ -123,9 +119,6 @@ impl Table {
 }
 
 static TABLE: AtomicPtr<Table> = AtomicPtr::new(ptr::null_mut());
-/// Distinct stacks kept (`stacks.rs`): 8192 entries of 272 bytes (2.1 MiB
-/// of address space), resident only where stacks were stored.
-static STACKS: StackTable<8192> = StackTable::new();
 /// The mean interval in bytes (0: off; `u64::MAX`: not set, use the
 /// configuration's).
 static INTERVAL: AtomicU64 = AtomicU64::new(u64::MAX);
@@ -193,10 +186,6 @@ pub(crate) struct Local {
     units: AtomicU64,
     samples: AtomicU64,
     taken: AtomicU64,
-    /// Where the owner captures a stack before interning it
-    /// (`stacks.rs`): memory the owner touches at every sample, so the
-    /// capture's stores stay in its cache.
-    scratch: [AtomicU64; FRAMES],
 }
 
 impl Local {
@@ -510,43 +499,10 @@ fn record_as_owner(size: usize, class: u32, interval: u64, local: Option<&Local>
     count(local, k, units, 1);
     let seq = t.seq(slot);
     seq.write_begin();
-    // The stack is captured into the heap's scratch and interned: the
-    // record keeps its id (its frames only when the stack table has no
-    // room). A caller without a heap (large blocks) captures into the
-    // record, and still keeps only the id when its walk replays an
-    // interned stack.
-    let (depth, stack) = match local {
-        Some(l) => {
-            // A replay of an interned stack leaves the scratch unwritten
-            // and gives its id.
-            let depth = crate::unwind::backtrace(&l.scratch, SKIP);
-            let mut id = crate::unwind::memo_id();
-            if id == 0 {
-                id = STACKS.intern(&l.scratch, depth);
-                // No room is remembered too: the next replay of this
-                // stack does not probe the full table again.
-                crate::unwind::set_memo_id(if id == 0 { crate::unwind::NO_ROOM } else { id });
-            }
-            if id == crate::unwind::NO_ROOM {
-                id = 0;
-            }
-            if id == 0 {
-                for (d, f) in r.frames.iter().zip(&l.scratch).take(depth) {
-                    d.store(f.load(Ordering::Relaxed), Ordering::Relaxed);
-                }
-            }
-            (depth, id)
-        }
-        None => {
-            let depth = crate::unwind::backtrace(&r.frames, SKIP);
-            match crate::unwind::memo_id() {
-                crate::unwind::NO_ROOM => (depth, 0),
-                id => (depth, id),
-            }
-        }
-    };
+    // The stack goes straight into the record (no buffer to clear and
+    // copy).
+    let depth = crate::unwind::backtrace(&r.frames, SKIP);
     r.depth.store(depth as u32, Ordering::Relaxed);
-    r.stack.store(stack, Ordering::Relaxed);
     r.size.store(size as u64, Ordering::Relaxed);
     r.class.store(class, Ordering::Relaxed);
     r.interval.store(interval, Ordering::Relaxed);
@@ -700,14 +656,8 @@ pub fn samples(out: &mut Vec<Sample>) {
                 depth: (r.depth.load(Ordering::Relaxed) as usize).min(FRAMES),
                 frames: [0; FRAMES],
             };
-            match r.stack.load(Ordering::Relaxed) {
-                0 => {
-                    for (d, f) in v.frames.iter_mut().zip(&r.frames).take(v.depth) {
-                        *d = f.load(Ordering::Relaxed) as usize;
-                    }
-                }
-                // An interned stack never changes: no tearing to fear.
-                id => v.depth = STACKS.get(id, &mut v.frames),
+            for (d, f) in v.frames.iter_mut().zip(&r.frames).take(v.depth) {
+                *d = f.load(Ordering::Relaxed) as usize;
             }
             // Freed meanwhile (its record may be stale): not live.
             if seq.read_valid(s) {

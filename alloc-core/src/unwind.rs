@@ -82,18 +82,8 @@ const MEMO: usize = 40;
 /// place), so it is replayed with no cache lookup: the common case of a
 /// program sampled again and again at one call site.
 struct Memo {
-    /// The thread's latest capture is this memo's walk (replayed, or
-    /// walked from the cache and remembered): [`memo_id`] and
-    /// [`set_memo_id`] apply to it.
-    current: Cell<bool>,
-    /// The interned stack (`stacks.rs`) of the walk, once known (0: not
-    /// yet).
-    id: Cell<u32>,
     sp: Cell<usize>,
     want: Cell<usize>,
-    /// How many of them were skipped (`want` alone would let two callers
-    /// with the same sum share a walk, and its id).
-    skip: Cell<usize>,
     n: Cell<usize>,
     /// [`VARIED`] when the walk started.
     varied: Cell<usize>,
@@ -106,11 +96,8 @@ thread_local! {
     static TOP: Cell<usize> = const { Cell::new(0) };
     static LAST: Memo = const {
         Memo {
-            current: Cell::new(false),
-            id: Cell::new(0),
             sp: Cell::new(0),
             want: Cell::new(0),
-            skip: Cell::new(0),
             n: Cell::new(0),
             varied: Cell::new(0),
             frames: [const { (Cell::new(0), Cell::new(0)) }; MEMO],
@@ -174,18 +161,16 @@ fn learn(pc: usize, value: u32) {
 }
 
 /// The return addresses of the calling thread's stack, innermost first,
-/// less the first `skip`, into `out` (relaxed stores). The first
+/// less the first `skip`, into `out` (relaxed stores: the sample table's
+/// record is written in place, under its sequence lock). The first
 /// address is where the caller of `backtrace` will return to, so it lies
-/// in the caller. How many there are. Never allocates; takes no lock
-/// (see the module docs). Exception: a replay of the thread's last walk
-/// whose stack was interned ([`set_memo_id`]) writes nothing to `out`,
-/// and [`memo_id`] then says which stack it is.
+/// in the caller. How many were stored. Never allocates; takes no lock
+/// (see the module docs).
 #[inline(never)]
 pub(crate) fn backtrace(out: &[AtomicU64], skip: usize) -> usize {
     // Read first, before anything that could move the stack pointer, so it
     // is the same value on the fast and the slow path of this function.
     let sp = os::stack_pointer();
-    let _ = LAST.try_with(|m| m.current.set(false));
     let mut put = Put { out, skip, n: 0 };
     if sp != 0 {
         if let Some(n) = walk_cached(sp, out, skip) {
@@ -287,7 +272,6 @@ fn walk_cached(sp: usize, out: &[AtomicU64], skip: usize) -> Option<usize> {
     let want = skip + out.len();
     LAST.try_with(|memo| {
         if let Some(n) = replay(memo, sp, top, out, skip) {
-            memo.current.set(true);
             return Some(n);
         }
         // Not the last stack: walk it, and remember it (valid only once
@@ -323,11 +307,8 @@ fn walk_cached(sp: usize, out: &[AtomicU64], skip: usize) -> Option<usize> {
                 if keep {
                     memo.n.set(n);
                     memo.want.set(want);
-                    memo.skip.set(skip);
                     memo.varied.set(varied);
-                    memo.id.set(0);
                     memo.sp.set(sp);
-                    memo.current.set(true);
                 }
                 return Some(n.saturating_sub(skip));
             }
@@ -336,30 +317,6 @@ fn walk_cached(sp: usize, out: &[AtomicU64], skip: usize) -> Option<usize> {
     })
     .ok()
     .flatten()
-}
-
-/// What [`set_memo_id`] remembers of a stack the table had no room for:
-/// its captures write `out` (no id) and do not look it up again.
-pub(crate) const NO_ROOM: u32 = u32::MAX;
-
-/// The interned stack id remembered for the calling thread's latest
-/// [`backtrace`] (0: none remembered, or that capture was not the memo's
-/// walk; [`NO_ROOM`]: the table had no room for it). When it is neither,
-/// that capture left its `out` unwritten: the stack is the interned one.
-pub(crate) fn memo_id() -> u32 {
-    LAST.try_with(|m| if m.current.get() { m.id.get() } else { 0 })
-        .unwrap_or(0)
-}
-
-/// Remember `id` as the interned stack of the calling thread's latest
-/// [`backtrace`], if that capture is the memo's walk (so a replay of it
-/// gives the id with no lookup).
-pub(crate) fn set_memo_id(id: u32) {
-    let _ = LAST.try_with(|m| {
-        if m.current.get() {
-            m.id.set(id);
-        }
-    });
 }
 
 /// The walk of [`walk_cached`] from its memo of this thread's last walk,
@@ -376,7 +333,6 @@ fn replay(memo: &Memo, sp: usize, top: usize, out: &[AtomicU64], skip: usize) ->
     let n = memo.n.get();
     if memo.sp.get() != sp
         || memo.want.get() != skip + out.len()
-        || memo.skip.get() != skip
         || n == 0
         || n > MEMO
         || n > skip + out.len()
@@ -400,13 +356,6 @@ fn replay(memo: &Memo, sp: usize, top: usize, out: &[AtomicU64], skip: usize) ->
         (ra == was.get()).then_some(ra)
     };
     let (skipped, kept) = frames.split_at(skip.min(n));
-    if memo.id.get() != 0 && memo.id.get() != NO_ROOM {
-        // The stack is interned: the caller takes its id (`memo_id`), so
-        // `out` is left alone (its stores would go to lines the program
-        // may have evicted; the stack's own are read anyway).
-        frames.iter().try_for_each(|f| same(f).map(drop))?;
-        return Some(kept.len());
-    }
     for f in skipped {
         same(f)?;
     }
