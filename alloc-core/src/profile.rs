@@ -25,9 +25,9 @@
 //!   and says so.
 //! * **Locks**: recording never allocates and takes no lock of ours; the
 //!   stack comes from the system unwinder (`unwind::backtrace`;
-//!   ARCHITECTURE.md says why not frame pointers). A thread that allocates while recording (the
-//!   unwinder never does, but a signal handler might) is not sampled again
-//!   (a per-thread guard). Readers ([`samples`]) copy records under their
+//!   ARCHITECTURE.md says why not frame pointers). A thread that
+//!   allocates while recording (the unwinder never does, but a signal
+//!   handler might) is not sampled again (a per-thread guard). Readers ([`samples`]) copy records under their
 //!   sequence locks and never block an allocating thread.
 
 use crate::counters::bump;

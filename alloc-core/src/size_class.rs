@@ -132,7 +132,7 @@ const POOLED_TABLE: [u8; POOLED_BUCKETS] = build_pooled_table();
 #[inline(always)]
 pub(crate) fn class_of(size: usize) -> usize {
     if size <= SMALL_MAX {
-        SMALL_TABLE[(size + 7) >> 3] as usize
+        class_of_small(size)
     } else {
         class_of_pooled(size)
     }
@@ -141,7 +141,13 @@ pub(crate) fn class_of(size: usize) -> usize {
 /// The class serving `size <= SMALL_MAX` bytes: one table load.
 #[inline(always)]
 pub(crate) fn class_of_small(size: usize) -> usize {
-    SMALL_TABLE[(size + 7) >> 3] as usize
+    SMALL_TABLE[small_index(size)] as usize
+}
+
+/// The small table's index for `size` (one entry per 8 bytes).
+#[inline(always)]
+fn small_index(size: usize) -> usize {
+    (size + 7) >> 3
 }
 
 /// [`class_of_small`] without the bounds check (the allocation fast path,
@@ -152,9 +158,9 @@ pub(crate) fn class_of_small(size: usize) -> usize {
 #[inline(always)]
 pub(crate) unsafe fn class_of_small_unchecked(size: usize) -> usize {
     debug_assert!(size <= SMALL_MAX);
-    // SAFETY: caller contract: `(SMALL_MAX + 7) >> 3` is the table's last
-    // index.
-    unsafe { *SMALL_TABLE.get_unchecked((size + 7) >> 3) as usize }
+    // SAFETY: caller contract: `small_index(SMALL_MAX)` is the table's
+    // last index.
+    unsafe { *SMALL_TABLE.get_unchecked(small_index(size)) as usize }
 }
 
 #[inline]

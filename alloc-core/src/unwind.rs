@@ -335,7 +335,6 @@ fn replay(memo: &Memo, sp: usize, top: usize, out: &[AtomicU64], skip: usize) ->
         || memo.want.get() != skip + out.len()
         || n == 0
         || n > MEMO
-        || n > skip + out.len()
         || memo.varied.get() != VARIED.load(Ordering::Acquire)
     {
         return None;
@@ -355,6 +354,8 @@ fn replay(memo: &Memo, sp: usize, top: usize, out: &[AtomicU64], skip: usize) ->
         let ra = unsafe { os::read_stack_word(at.get()) };
         (ra == was.get()).then_some(ra)
     };
+    // `n` is at most `want` (a walk stops there), so `out` holds every
+    // kept frame.
     let (skipped, kept) = frames.split_at(skip.min(n));
     for f in skipped {
         same(f)?;

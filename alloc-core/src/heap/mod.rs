@@ -457,7 +457,7 @@ pub(crate) fn heap_counts() -> (usize, usize) {
 /// A block of class `c` was resized in place from `old` to `new` bytes.
 pub(crate) fn note_resize(c: usize, old: usize, new: usize) {
     let heap = current_heap();
-    if !heap.is_null() && cfg!(feature = "stats") {
+    if !heap.is_null() {
         // SAFETY: our own heap; its counters are written by this thread only.
         unsafe {
             (*heap).counters.on_resize(c, old, new);
