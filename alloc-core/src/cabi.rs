@@ -25,11 +25,12 @@
 
 use crate::config::Config;
 use crate::heap::alloc::{alloc_fast, grow_run_in_place, PAGE_RUN_MAX};
-use crate::heap::{exit, free::free, note_resize};
+use crate::heap::{exit, free::free_in, note_resize};
 use crate::pool::PoolAlloc;
 use crate::segment::{page_run_bytes, page_state, segment_of, SEG_KIND_LARGE, SEG_MASK, SEG_SIZE};
 use crate::size_class::{
-    class_of, class_of_small, class_size, div_by_class, is_page_class, POOLED_MAX, SMALL_MAX,
+    class_of, class_of_small, class_size, div_by_class, is_page_class, CLASS_SIZES, POOLED_MAX,
+    SMALL_MAX,
 };
 use crate::slab::{block_start, slab_of, Slab, KIND_CLASS, KIND_LARGE, KIND_PAGES};
 use crate::sync::Ordering::Relaxed;
@@ -95,14 +96,43 @@ pub fn good_size(n: usize) -> Option<usize> {
     })
 }
 
+/// Requests up to this many bytes take `malloc`'s small fast path.
+const C_SMALL_MAX: usize = SMALL_MAX - 16;
+
+/// `class_of_small(c_rounded(n))` for every `n <= C_SMALL_MAX`, indexed by
+/// `(n + 7) / 8`: `c_rounded(n)` depends only on that index (below 16
+/// bytes it rounds to 8, from 16 up to 16, and 8-byte steps never straddle
+/// a 16-byte boundary within one index).
+const C_SMALL_TABLE: [u8; C_SMALL_MAX.div_ceil(8) + 1] = {
+    let mut t = [0u8; C_SMALL_MAX.div_ceil(8) + 1];
+    let mut i = 0;
+    let mut c = 0;
+    while i < t.len() {
+        let n = i * 8; // the largest request with index `i`
+        let rounded = if n >= 16 {
+            (n + 15) & !15
+        } else if n == 0 {
+            8
+        } else {
+            n
+        };
+        while (CLASS_SIZES[c] as usize) < rounded {
+            c += 1;
+        }
+        t[i] = c as u8;
+        i += 1;
+    }
+    t
+};
+
 /// `malloc(n)`: a block of at least `n` bytes (a unique one for 0), or
 /// null when out of memory or `n` is too big.
 #[inline]
 pub fn malloc(n: usize) -> *mut u8 {
-    if n <= SMALL_MAX - 16 {
+    if n <= C_SMALL_MAX {
         // The small band straight to the fast path: the same class and
         // count as `alloc` (`good_size`), without its layout round trip.
-        let c = class_of_small(c_rounded(n));
+        let c = C_SMALL_TABLE[n.div_ceil(8)] as usize;
         return alloc_fast(c, class_size(c), &C_CONFIG);
     }
     alloc(n, false)
@@ -181,30 +211,57 @@ pub fn memalign(align: usize, n: usize) -> *mut u8 {
     p
 }
 
-/// What a C free of `p` finds: the block's kind, its start, and the size
-/// its allocation was counted at (`good_size` for blocks `malloc` made).
+/// What a C free of a pointer finds (see [`inspect`]).
+#[derive(Clone, Copy)]
+struct Found {
+    /// The descriptor's kind (`KIND_CLASS`, `KIND_PAGES`, else a large
+    /// block).
+    kind: u8,
+    /// The block's start.
+    start: *mut u8,
+    /// The size its allocation was counted at (`good_size` for blocks
+    /// `malloc` made; 0 for a large block, whose header keeps it).
+    counted: usize,
+    /// The descriptor (`slab_of` the pointer and of `start`).
+    slab: *mut Slab,
+}
+
+/// Whether `slab` is a class slab whose blocks are freed at the pointer
+/// the caller holds (no aligned block inside a bigger one, `memalign`):
+/// the C free's common case.
+///
+/// # Safety
+/// * `slab` is the mapped descriptor of a live block.
+#[inline(always)]
+unsafe fn plain_class(slab: *mut Slab) -> bool {
+    // SAFETY: caller contract.
+    unsafe { (*slab).kind == KIND_CLASS && !(*slab).aligned_inside.load(Relaxed) }
+}
+
+/// What a C free of `p` finds.
 ///
 /// # Safety
 /// * `p` is a live block from this module's functions.
-unsafe fn inspect(p: *mut u8) -> (u8, *mut u8, usize) {
+unsafe fn inspect(p: *mut u8) -> Found {
     // SAFETY: caller contract: the block is live, so its segment header
     // and descriptor are mapped; `kind`, `class` and `block_size` are
     // constant while it lives.
     unsafe {
         let slab = slab_of(p);
-        match (*slab).kind {
-            KIND_CLASS => {
-                // Only a slab that served an aligned block inside a bigger
-                // one (`memalign`) needs the division `block_start` does.
-                let start = if (*slab).aligned_inside.load(Relaxed) {
-                    block_start(slab, p)
-                } else {
-                    p
-                };
-                (KIND_CLASS, start, (*slab).block_size as usize)
-            }
-            KIND_PAGES => (KIND_PAGES, p, page_run_bytes(p)),
-            k => (k, p, 0),
+        let kind = (*slab).kind;
+        let (start, counted) = match kind {
+            // Only a slab that served an aligned block inside a bigger
+            // one needs the division `block_start` does.
+            KIND_CLASS if plain_class(slab) => (p, (*slab).block_size as usize),
+            KIND_CLASS => (block_start(slab, p), (*slab).block_size as usize),
+            KIND_PAGES => (p, page_run_bytes(p)),
+            _ => (p, 0),
+        };
+        Found {
+            kind,
+            start,
+            counted,
+            slab,
         }
     }
 }
@@ -256,7 +313,7 @@ unsafe fn is_link_of(slab: *mut Slab, v: usize) -> bool {
 /// * Without hardening: as [`inspect`]. Hardened: `p` may be anything;
 ///   reading the block's first word races with another thread only when
 ///   the block is not the caller's (the misuse being diagnosed).
-unsafe fn checked(p: *mut u8) -> (u8, *mut u8, usize) {
+unsafe fn checked(p: *mut u8) -> Found {
     if cfg!(feature = "hardened") {
         // A free before any allocation must see the switch too.
         crate::config::ensure_init();
@@ -286,7 +343,12 @@ unsafe fn checked(p: *mut u8) -> (u8, *mut u8, usize) {
                 if is_link_of(slab, link) {
                     misuse(b"double free", p);
                 }
-                (KIND_CLASS, start, (*slab).block_size as usize)
+                Found {
+                    kind: KIND_CLASS,
+                    start,
+                    counted: (*slab).block_size as usize,
+                    slab,
+                }
             }
             KIND_PAGES => {
                 let (run, free) = if (p as usize).is_multiple_of(os::PAGE_SIZE)
@@ -306,14 +368,24 @@ unsafe fn checked(p: *mut u8) -> (u8, *mut u8, usize) {
                         p,
                     );
                 }
-                (KIND_PAGES, p, run * os::PAGE_SIZE)
+                Found {
+                    kind: KIND_PAGES,
+                    start: p,
+                    counted: run * os::PAGE_SIZE,
+                    slab,
+                }
             }
             KIND_LARGE => {
                 let seg = segment_of(p);
                 if (*seg).large_offset != p as usize - seg as usize {
                     misuse(b"free of an interior pointer", p);
                 }
-                (KIND_LARGE, p, 0)
+                Found {
+                    kind: KIND_LARGE,
+                    start: p,
+                    counted: 0,
+                    slab,
+                }
             }
             // Past the first slice of a large block: its slices have no
             // descriptor of their own, the segment says what it is.
@@ -335,21 +407,51 @@ pub unsafe fn free_c(p: *mut u8) {
     if p.is_null() {
         return;
     }
+    // SAFETY: caller contract: `p` is live (unchecked only when not
+    // hardened), so its descriptor is mapped; a plain class block is
+    // freed where it starts, with the size it was counted at.
+    unsafe {
+        if cfg!(feature = "hardened") {
+            // A free before any allocation must see the switch too.
+            crate::config::ensure_init();
+        }
+        if !hardening::on() {
+            let slab = slab_of(p);
+            if plain_class(slab) && !hardening::zero_on_free() {
+                free_in(slab, p, (*slab).block_size as usize);
+                return;
+            }
+        }
+        free_c_other(p);
+    }
+}
+
+/// [`free_c`] of a block that is not a plain class block, or of any block
+/// when hardened: checked (when hardened), cleared (when asked), then
+/// freed at its start.
+///
+/// # Safety
+/// * As [`free_c`], and `p` is not null.
+#[cold]
+#[inline(never)]
+unsafe fn free_c_other(p: *mut u8) {
     // SAFETY: caller contract; a class block is freed at its start with
     // the size it was counted at, a page run likewise, a large block by
     // its header (`heap::free` finds it from any address of its first
     // slice).
     unsafe {
-        let (kind, start, counted) = checked(p);
+        let f = checked(p);
         if hardening::zero_on_free() {
-            let n = if kind == KIND_LARGE {
+            let n = if f.kind == KIND_LARGE {
                 usable_size(p)
             } else {
-                counted
+                f.counted
             };
-            ptr::write_bytes(start, 0, n);
+            ptr::write_bytes(f.start, 0, n);
         }
-        free(start, counted);
+        // The descriptor found is `start`'s too (an aligned block's start
+        // lies in its slab), so the free does not look it up again.
+        free_in(f.slab, f.start, f.counted);
     }
 }
 
@@ -364,9 +466,9 @@ pub unsafe fn usable_size(p: *mut u8) -> usize {
     }
     // SAFETY: caller contract.
     unsafe {
-        let (kind, start, counted) = inspect(p);
-        match kind {
-            KIND_CLASS | KIND_PAGES => counted - (p as usize - start as usize),
+        let f = inspect(p);
+        match f.kind {
+            KIND_CLASS | KIND_PAGES => f.counted - (p as usize - f.start as usize),
             _ => large::usable_size(p, 16),
         }
     }
@@ -393,7 +495,12 @@ pub unsafe fn realloc(p: *mut u8, n: usize) -> *mut u8 {
         return ptr::null_mut();
     };
     // SAFETY: caller contract: `p` is live and ours (checked when hardened).
-    let (kind, start, counted) = unsafe { checked(p) };
+    let Found {
+        kind,
+        start,
+        counted,
+        slab,
+    } = unsafe { checked(p) };
     if start == p {
         if (kind == KIND_CLASS || kind == KIND_PAGES) && g == counted {
             return p;
@@ -402,8 +509,8 @@ pub unsafe fn realloc(p: *mut u8, n: usize) -> *mut u8 {
             && g > counted
             && g <= PAGE_RUN_MAX
             // SAFETY: `p` starts a live page run counted at `counted`,
-            // held by the caller; `slab_of` is its descriptor.
-            && unsafe { grow_run_in_place(slab_of(p), p, counted, g) }
+            // held by the caller; `slab` is its descriptor.
+            && unsafe { grow_run_in_place(slab, p, counted, g) }
         {
             return p;
         }
@@ -446,4 +553,51 @@ pub fn fork_parent() {
 /// child's only thread holds them all).
 pub fn fork_child() {
     exit::unlock_all_sets();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn c_small_table_is_the_class_of_the_rounded_request() {
+        for n in 0..=C_SMALL_MAX {
+            let want = class_of_small(c_rounded(n));
+            assert_eq!(
+                C_SMALL_TABLE[n.div_ceil(8)] as usize,
+                want,
+                "request of {n} bytes"
+            );
+            // The class serves the request at the alignment C promises.
+            assert!(class_size(want) >= n.max(1));
+            assert!(class_size(want).is_multiple_of(c_align(n)), "{n}");
+        }
+    }
+
+    #[test]
+    fn c_free_finds_every_kind_of_block_and_its_size() {
+        // A plain class block, an aligned block inside a bigger one, a
+        // page run and a large block: each freed without its size.
+        for (n, align) in [
+            (24, 8),
+            (100, 64),
+            (1000, 512),
+            (200_000, 16),
+            (8 << 20, 16),
+        ] {
+            let p = if align <= 16 {
+                malloc(n)
+            } else {
+                memalign(align, n)
+            };
+            assert!(!p.is_null());
+            assert!((p as usize).is_multiple_of(align));
+            // SAFETY: `p` is a live block of at least `n` bytes.
+            unsafe {
+                assert!(usable_size(p) >= n, "{n} bytes aligned to {align}");
+                ptr::write_bytes(p, 0xA5, n);
+                free_c(p);
+            }
+        }
+    }
 }

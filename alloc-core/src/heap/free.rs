@@ -37,7 +37,16 @@ const KEEP_EMPTY_SLABS: usize = 2;
 #[inline(always)]
 pub(crate) unsafe fn free(p: *mut u8, req: usize) {
     // SAFETY: caller contract: `p` is live, so its segment header is mapped.
-    let slab = unsafe { slab::slab_of(p) };
+    unsafe { free_in(slab::slab_of(p), p, req) }
+}
+
+/// [`free`] for a caller that has found `p`'s descriptor already (the C
+/// free reads it to learn the block's size).
+///
+/// # Safety
+/// * As [`free`]; `slab` is `slab::slab_of(p)`.
+#[inline(always)]
+pub(crate) unsafe fn free_in(slab: *mut Slab, p: *mut u8, req: usize) {
     let heap = current_heap();
     // SAFETY: a slab whose owner is our heap is owned by this thread, so its
     // owner-only fields are ours to write; `p` is a block of it, given up by
