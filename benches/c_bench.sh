@@ -44,7 +44,7 @@ for w in larson xmalloc cache-scratch; do
 done
 # workload name, then its arguments
 cases=("larson 2 2" "larson 4 2" "xmalloc 1 4000000" "xmalloc 2 2000000" "cache-scratch 2 20000")
-declare -A res
+declare -A res shared
 for r in $(seq 1 "$ROUNDS"); do
     for c in "${cases[@]}"; do
         read -r w args <<<"$c"
@@ -52,8 +52,11 @@ for r in $(seq 1 "$ROUNDS"); do
             env=()
             [ -n "${lib[$p]}" ] && env=(LD_PRELOAD="${lib[$p]}")
             [ "$p" = ours-hardened ] && env+=(POOL_ALLOC_HARDENED=1)
-            v=$(env "${env[@]}" "$work/$w" $args | sed -n 's/^RESULT ops_per_s=//p')
+            out=$(env "${env[@]}" "$work/$w" $args)
+            v=$(sed -n 's/^RESULT ops_per_s=//p' <<<"$out")
             res["$c|$p"]+="$v "
+            s=$(sed -n 's/^SHARED_LINES=//p' <<<"$out")
+            if [ -n "$s" ]; then shared["$c|$p"]+="$s "; fi
         done
     done
     echo "round $r done" >&2
@@ -73,6 +76,15 @@ commit=$(git -C "$root" rev-parse --short HEAD)
         for p in "${peers[@]}"; do
             med=$(printf '%s\n' ${res["$c|$p"]} | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')
             awk -v m="$med" -v b="$base" 'BEGIN { printf " %.2f M (%.2fx) |", m / 1e6, m / b }'
+        done
+        echo
+    done
+    for c in "${cases[@]}"; do
+        [ -n "${shared["$c|glibc"]:-}" ] || continue
+        echo
+        printf 'False sharing in `%s`: cache lines that held objects of two threads, most in any round:' "$c"
+        for p in "${peers[@]}"; do
+            printf ' %s %s;' "$p" "$(printf '%s\n' ${shared["$c|$p"]} | sort -g | tail -n 1)"
         done
         echo
     done
