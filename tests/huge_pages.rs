@@ -1,6 +1,7 @@
 //! `Config::huge_pages` / `POOL_ALLOC_HUGE_PAGES`: the segments that hold
 //! small and pooled blocks are advised `MADV_HUGEPAGE` when it is on, and
-//! not when it is off (read back from the `VmFlags` of `/proc/self/smaps`,
+//! not when it is off; with `POOL_ALLOC_HUGE_PAGES=2` only a heap's page
+//! segments past its eighth are (read back from the `VmFlags` of `/proc/self/smaps`,
 //! where the advice shows as `hg`).
 
 // SAFETY (all unsafe blocks in this file): raw calls pass pointers this test
@@ -65,6 +66,38 @@ fn flags_of_blocks() -> [Vec<String>; 2] {
 
 #[test]
 fn segments_are_advised_huge_when_configured() {
+    if test_support::child::role(CHILD).is_some_and(|r| r == "runs") {
+        // The environment says: page segments past a heap's eighth only.
+        let [small, first_run] = flags_of_blocks();
+        for f in [&small, &first_run] {
+            assert!(!f.iter().any(|x| x == "hg"), "not advised yet: {f:?}");
+        }
+        // 1 MiB page runs, three to a page segment: 48 of them fill 16.
+        let l = Layout::from_size_align(1 << 20, 8).unwrap();
+        let runs: Vec<*mut u8> = (0..48).map(|_| unsafe { A.alloc(l) }).collect();
+        assert!(runs.iter().all(|p| !p.is_null()));
+        let advised = runs
+            .iter()
+            .filter(|&&p| {
+                unsafe { p.write_bytes(3, l.size()) };
+                vm_flags(p as usize).iter().any(|x| x == "hg")
+            })
+            .count();
+        eprintln!("runs in segments advised huge: {advised} of 48");
+        if kernel_has_thp() {
+            // The first eight segments' runs (24) are not advised; those of
+            // the later ones are.
+            assert!(
+                (8..=24).contains(&advised),
+                "runs in advised segments: {advised} of 48"
+            );
+        }
+        assert!(!vm_flags(small_block_now()).iter().any(|x| x == "hg"));
+        for p in runs {
+            unsafe { A.dealloc(p, l) };
+        }
+        return;
+    }
     if test_support::child::role(CHILD).is_some() {
         // The child: the builder says on, the environment says off.
         for f in flags_of_blocks() {
@@ -87,14 +120,28 @@ fn segments_are_advised_huge_when_configured() {
     } else {
         eprintln!("no transparent huge pages in this kernel: only the off case is checked");
     }
-    let out = test_support::child::output(
-        test_support::child::command("segments_are_advised_huge_when_configured", CHILD, "1")
-            .env("POOL_ALLOC_HUGE_PAGES", "0"),
-    );
-    assert!(
-        out.status.success(),
-        "child: {:?}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    for (role, value) in [("1", "0"), ("runs", "2")] {
+        let out = test_support::child::output(
+            test_support::child::command("segments_are_advised_huge_when_configured", CHILD, role)
+                .env("POOL_ALLOC_HUGE_PAGES", value),
+        );
+        assert!(
+            out.status.success(),
+            "child with POOL_ALLOC_HUGE_PAGES={value}: {:?}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// A live small block's address (freed again; its slab stays).
+fn small_block_now() -> usize {
+    let l = Layout::from_size_align(64, 8).unwrap();
+    let p = unsafe { A.alloc(l) };
+    assert!(!p.is_null());
+    unsafe {
+        p.write_bytes(4, 64);
+        A.dealloc(p, l);
+    }
+    p as usize
 }

@@ -289,6 +289,16 @@ pub(crate) unsafe fn advise_huge(p: *mut u8, size: usize) {
     unsafe { libc::madvise(p.cast(), size, libc::MADV_HUGEPAGE) };
 }
 
+/// Take back [`advise_huge`] on `p..p+size` (`MADV_NOHUGEPAGE`): its next
+/// first touches map ordinary pages again. Advice only, as there.
+///
+/// # Safety
+/// * `p..p+size` is page-aligned and inside a mapping of this allocator.
+pub(crate) unsafe fn advise_not_huge(p: *mut u8, size: usize) {
+    // SAFETY: caller contract; as `advise_huge`.
+    unsafe { libc::madvise(p.cast(), size, libc::MADV_NOHUGEPAGE) };
+}
+
 /// Try to grow or shrink the mapping at `p` in place. True on success.
 ///
 /// # Safety

@@ -71,6 +71,10 @@ pub(crate) struct Segment {
     /// first field: descriptors are found from the segment address.
     descriptors: [[u64; DESCRIPTOR_SIZE / 8]; SLICES],
     pub(crate) kind: u8,
+    /// Advised `MADV_HUGEPAGE` (the advice outlives decommits and the
+    /// segment cache): for every segment under `Config::huge_pages`, else
+    /// while it serves page runs under `Config::huge_page_runs`.
+    huge: bool,
     /// Bit i set: slice i is free.
     free_map: u64,
     /// Bit i set: slice i may hold non-zero bytes (touched since mapped or
@@ -343,7 +347,18 @@ pub(crate) struct SegmentSet {
     pend_used: isize,
     pend_idle: isize,
     pend_taken: usize,
+    /// Page segments in `pages_list`.
+    page_segments: usize,
 }
+
+/// A set's page segments beyond this many are advised for huge pages
+/// (`Config::huge_page_runs`): 32 MiB of page runs, five times what the
+/// second-level TLB covers with 4 KiB pages. Below it, the 2 MiB steps of
+/// resident memory cost more than the TLB misses they save (measured on
+/// the realistic suite's programs, `benches/README.md`: advising every
+/// page segment raised their peak RSS from 11.0 to 14.1 MiB, geometric
+/// mean, at no gain in time).
+const HUGE_AFTER: usize = 8;
 
 /// Most `max_idle` is stretched for a set whose expired memory keeps being
 /// needed again (about 4 minutes at the default 1 s).
@@ -464,7 +479,7 @@ impl SegmentSet {
     /// # Safety
     /// * The caller holds the set's lock.
     pub(crate) unsafe fn grow(&mut self) -> bool {
-        let seg = new_segment();
+        let seg = new_segment(crate::config::get().huge_pages);
         if seg.is_null() {
             return false;
         }
@@ -644,6 +659,8 @@ impl SegmentSet {
     /// # Safety
     /// * The caller holds the set's lock.
     pub(crate) unsafe fn grow_pages(&mut self) -> *mut Segment {
+        let cfg = crate::config::get();
+        let huge = cfg.huge_pages || (cfg.huge_page_runs && self.page_segments >= HUGE_AFTER);
         // SAFETY: segments in the lists are mapped and ours; a new one is
         // ours alone.
         unsafe {
@@ -652,7 +669,7 @@ impl SegmentSet {
                 seg = (*seg).next;
             }
             if seg.is_null() {
-                seg = new_segment();
+                seg = new_segment(huge);
                 if seg.is_null() {
                     return seg;
                 }
@@ -663,6 +680,8 @@ impl SegmentSet {
                 self.dirty_free_bytes -= idle;
                 self.page_idle_bytes += idle;
             }
+            // An empty slab segment of the set becomes a page segment.
+            set_huge(seg, huge);
             let s = &mut *seg;
             let (dirty, nonzero, since) = (s.dirty_map, s.nonzero_map, s.idle_since);
             let slice = |i: usize| 1 + i / PAGES_PER_SLICE;
@@ -677,6 +696,7 @@ impl SegmentSet {
             s.dirty_map = 0;
             s.idle_min = u64::MAX;
             push_front(&mut self.pages_list, seg);
+            self.page_segments += 1;
             self.bin_insert(page_addr(seg, 0) as usize, PAGES);
             seg
         }
@@ -1004,6 +1024,7 @@ impl SegmentSet {
                 let nonzero = m.nonzero_groups(PAGES_PER_SLICE);
                 self.bin_remove(page_addr(seg, 0) as usize);
                 unlink_from(&mut self.pages_list, seg);
+                self.page_segments -= 1;
                 let s = &mut *seg;
                 s.kind = SEG_KIND_SLABS;
                 s.free_map = ALL_USABLE;
@@ -1031,18 +1052,39 @@ unsafe fn idle_min_of(seg: *mut Segment) -> u64 {
     }
 }
 
+/// Advise `seg` (whole, empty: its slices hold no run) for huge pages or
+/// take that back, when it is not so already.
+///
+/// # Safety
+/// * `seg` is a mapped segment of the caller's, with no run in use.
+unsafe fn set_huge(seg: *mut Segment, on: bool) {
+    // SAFETY: caller contract.
+    unsafe {
+        if (*seg).huge != on {
+            if on {
+                os::advise_huge(seg.cast(), SEG_SIZE);
+            } else {
+                os::advise_not_huge(seg.cast(), SEG_SIZE);
+            }
+            (*seg).huge = on;
+        }
+    }
+}
+
 /// An empty segment for a set: from the global cache (mapped,
 /// decommitted), else a new mapping. Null when the OS has no memory or
 /// the hard limit would be passed.
-fn new_segment() -> *mut Segment {
+fn new_segment(huge: bool) -> *mut Segment {
     if limits::would_pass_hard_limit(SEG_SIZE) {
         return ptr::null_mut();
     }
-    // A cached segment went through the mapping below (and its advice,
-    // which outlives decommits), under the same configuration.
+    // A cached segment went through the mapping below; its advice outlives
+    // decommits, so it is changed only if it is not what is asked.
     let mut seg = SEGMENT_CACHE.take(|_| true) as *mut Segment;
     if !seg.is_null() {
         GLOBAL.cached_segments_bytes.sub(SEG_SIZE);
+        // SAFETY: a cached segment is empty, and now ours.
+        unsafe { set_huge(seg, huge) };
     } else {
         seg = os::map_aligned(SEG_SIZE, SEG_SIZE).cast();
         if seg.is_null() {
@@ -1051,11 +1093,12 @@ fn new_segment() -> *mut Segment {
         GLOBAL.mapped_bytes.add(SEG_SIZE);
         // SAFETY: a fresh zeroed mapping, ours.
         unsafe {
-            if crate::config::get().huge_pages {
+            if huge {
                 // Before the first touch (the header's, just below), so
                 // that touch already maps a huge page. Advice only: a
                 // refusal leaves ordinary pages.
                 os::advise_huge(seg.cast(), SEG_SIZE);
+                (*seg).huge = true;
             }
             (*seg).dirty_map = 0;
             (*seg).nonzero_map = 0;
