@@ -56,6 +56,7 @@ fn count_range(map: &[u64; WORDS], i: usize, n: usize) -> usize {
 }
 
 /// Call `f(word, mask)` for each word bits `i..i+n` touch.
+#[inline(always)]
 fn for_words(i: usize, n: usize, mut f: impl FnMut(usize, u64)) {
     let (mut i, end) = (i, i + n);
     while i < end {
@@ -262,11 +263,18 @@ impl PageMap {
     fn claim(&mut self, i: usize, n: usize, tag: u8) -> Taken {
         debug_assert!(n >= 1 && i + n <= PAGES);
         debug_assert_eq!(count_range(&self.free, i, n), n, "pages not free");
-        clear_range(&mut self.free, i, n);
-        let dirty = count_range(&self.dirty, i, n);
-        let zero = count_range(&self.nonzero, i, n) == 0;
-        set_range(&mut self.dirty, i, n);
-        set_range(&mut self.nonzero, i, n);
+        // One pass over the three maps' words (five passes, one per map
+        // and question, made this the band's costliest function in
+        // instructions: ~520 a run of 128 pages).
+        let (mut dirty, mut nonzero) = (0, 0);
+        for_words(i, n, |w, m| {
+            self.free[w] &= !m;
+            dirty += (self.dirty[w] & m).count_ones() as usize;
+            nonzero |= self.nonzero[w] & m;
+            self.dirty[w] |= m;
+            self.nonzero[w] |= m;
+        });
+        let zero = nonzero == 0;
         self.tags[i..i + n].fill(tag);
         self.free_pages -= n as u32;
         self.idle_pages -= dirty as u32;
