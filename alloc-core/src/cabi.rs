@@ -437,8 +437,8 @@ pub unsafe fn free_c(p: *mut u8) {
 unsafe fn free_c_other(p: *mut u8) {
     // SAFETY: caller contract; a class block is freed at its start with
     // the size it was counted at, a page run likewise, a large block by
-    // its header (`heap::free` finds it from any address of its first
-    // slice).
+    // its header (`free_in` finds it from the descriptor of its first
+    // slice); the descriptor `checked` found is the start's too.
     unsafe {
         let f = checked(p);
         if hardening::zero_on_free() {
@@ -495,12 +495,13 @@ pub unsafe fn realloc(p: *mut u8, n: usize) -> *mut u8 {
         return ptr::null_mut();
     };
     // SAFETY: caller contract: `p` is live and ours (checked when hardened).
+    let found = unsafe { checked(p) };
     let Found {
         kind,
         start,
         counted,
         slab,
-    } = unsafe { checked(p) };
+    } = found;
     if start == p {
         if (kind == KIND_CLASS || kind == KIND_PAGES) && g == counted {
             return p;

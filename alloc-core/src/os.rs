@@ -281,22 +281,26 @@ pub(crate) unsafe fn decommit(p: *mut u8, size: usize, lazily: bool) -> bool {
 /// advice: a kernel without THP support refuses it, and the mapping works
 /// the same either way, so the result is not reported.
 ///
-/// # Safety
-/// * `p..p+size` is page-aligned and inside a mapping of this allocator.
-pub(crate) unsafe fn advise_huge(p: *mut u8, size: usize) {
-    // SAFETY: caller contract; the advice changes how the kernel backs
-    // the range, never its contents.
-    unsafe { libc::madvise(p.cast(), size, libc::MADV_HUGEPAGE) };
-}
-
-/// Take back [`advise_huge`] on `p..p+size` (`MADV_NOHUGEPAGE`): its next
-/// first touches map ordinary pages again. Advice only, as there.
+/// Whether the kernel took the advice (callers that remember it do).
 ///
 /// # Safety
 /// * `p..p+size` is page-aligned and inside a mapping of this allocator.
-pub(crate) unsafe fn advise_not_huge(p: *mut u8, size: usize) {
+pub(crate) unsafe fn advise_huge(p: *mut u8, size: usize) -> bool {
+    // SAFETY: caller contract; the advice changes how the kernel backs
+    // the range, never its contents.
+    unsafe { libc::madvise(p.cast(), size, libc::MADV_HUGEPAGE) == 0 }
+}
+
+/// Take back [`advise_huge`] on `p..p+size` (`MADV_NOHUGEPAGE`): its next
+/// first touches map ordinary pages again. There is no advice back to the
+/// kernel's default: under THP mode `always` this also keeps the default
+/// huge pages off the range. Advice only, as there; whether it was taken.
+///
+/// # Safety
+/// * `p..p+size` is page-aligned and inside a mapping of this allocator.
+pub(crate) unsafe fn advise_not_huge(p: *mut u8, size: usize) -> bool {
     // SAFETY: caller contract; as `advise_huge`.
-    unsafe { libc::madvise(p.cast(), size, libc::MADV_NOHUGEPAGE) };
+    unsafe { libc::madvise(p.cast(), size, libc::MADV_NOHUGEPAGE) == 0 }
 }
 
 /// Try to grow or shrink the mapping at `p` in place. True on success.

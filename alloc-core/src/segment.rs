@@ -1061,12 +1061,16 @@ unsafe fn set_huge(seg: *mut Segment, on: bool) {
     // SAFETY: caller contract.
     unsafe {
         if (*seg).huge != on {
-            if on {
-                os::advise_huge(seg.cast(), SEG_SIZE);
+            // The flag follows what the kernel took (a refusal leaves it,
+            // and the pages, as they were).
+            let taken = if on {
+                os::advise_huge(seg.cast(), SEG_SIZE)
             } else {
-                os::advise_not_huge(seg.cast(), SEG_SIZE);
+                os::advise_not_huge(seg.cast(), SEG_SIZE)
+            };
+            if taken {
+                (*seg).huge = on;
             }
-            (*seg).huge = on;
         }
     }
 }
@@ -1097,8 +1101,7 @@ fn new_segment(huge: bool) -> *mut Segment {
                 // Before the first touch (the header's, just below), so
                 // that touch already maps a huge page. Advice only: a
                 // refusal leaves ordinary pages.
-                os::advise_huge(seg.cast(), SEG_SIZE);
-                (*seg).huge = true;
+                (*seg).huge = os::advise_huge(seg.cast(), SEG_SIZE);
             }
             (*seg).dirty_map = 0;
             (*seg).nonzero_map = 0;
