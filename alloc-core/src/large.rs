@@ -149,14 +149,14 @@ unsafe fn init_descriptors(seg: *mut Segment, p: *mut u8, align: usize) {
     unsafe {
         (*head).kind = KIND_LARGE;
         (*head).owner = LARGE_OWNER;
-        (*head).slab_offset = 0;
+        (*head).first = 0;
         (*head).class = 0;
         (*head).block_size = 0;
         if align < SEG_SIZE && segment_of(p) == seg {
             let idx = slice_index(p);
             if idx != 0 {
                 let d = descriptor_of(seg, idx);
-                (*d).slab_offset = (d as usize - head as usize) as u32;
+                (*d).first = 0;
             }
         }
     }
