@@ -29,8 +29,7 @@ use crate::heap::{exit, free::free_in, note_resize};
 use crate::pool::PoolAlloc;
 use crate::segment::{page_run_bytes, page_state, segment_of, SEG_KIND_LARGE, SEG_MASK, SEG_SIZE};
 use crate::size_class::{
-    class_of, class_of_small, class_size, div_by_class, is_page_class, CLASS_SIZES, POOLED_MAX,
-    SMALL_MAX,
+    class_of, class_of_small, class_size, div_by_class, is_page_class, POOLED_MAX, SMALL_MAX,
 };
 use crate::slab::{block_start, slab_of, Slab, KIND_CLASS, KIND_LARGE, KIND_PAGES};
 use crate::sync::Ordering::Relaxed;
@@ -64,11 +63,13 @@ fn c_align(n: usize) -> usize {
 
 /// `n` (at least 1) rounded up to the alignment `malloc` gives it.
 #[inline(always)]
-fn c_rounded(n: usize) -> usize {
+const fn c_rounded(n: usize) -> usize {
     if n >= 16 {
         (n + 15) & !15
+    } else if n == 0 {
+        8
     } else {
-        (n.max(1) + 7) & !7
+        (n + 7) & !7
     }
 }
 
@@ -106,20 +107,9 @@ const C_SMALL_MAX: usize = SMALL_MAX - 16;
 const C_SMALL_TABLE: [u8; C_SMALL_MAX.div_ceil(8) + 1] = {
     let mut t = [0u8; C_SMALL_MAX.div_ceil(8) + 1];
     let mut i = 0;
-    let mut c = 0;
     while i < t.len() {
-        let n = i * 8; // the largest request with index `i`
-        let rounded = if n >= 16 {
-            (n + 15) & !15
-        } else if n == 0 {
-            8
-        } else {
-            n
-        };
-        while (CLASS_SIZES[c] as usize) < rounded {
-            c += 1;
-        }
-        t[i] = c as u8;
+        // `i * 8` is the largest request with index `i`.
+        t[i] = class_of_small(c_rounded(i * 8)) as u8;
         i += 1;
     }
     t

@@ -14,9 +14,7 @@ use crate::cache::SlotCache;
 use crate::config;
 use crate::counters::GLOBAL;
 use crate::os::{self, PAGE_SIZE};
-use crate::segment::{
-    segment_of, slice_index, Segment, HEADER_SIZE, SEG_KIND_LARGE, SEG_MASK, SEG_SIZE,
-};
+use crate::segment::{Segment, HEADER_SIZE, SEG_KIND_LARGE, SEG_MASK, SEG_SIZE};
 use crate::slab::{descriptor_of, Owner, KIND_LARGE};
 use crate::sync::{AtomicU64, Ordering};
 use core::ptr;
@@ -102,7 +100,7 @@ pub(crate) fn alloc(size: usize, align: usize, cfg: &config::Config) -> (*mut u8
         } else {
             0
         };
-        init_descriptors(seg, p, align);
+        init_descriptors(seg);
         crate::hardening::mark_segment(seg as usize, true);
         GLOBAL.large_allocs.add(1);
         GLOBAL.large_live_bytes.add(size);
@@ -136,13 +134,14 @@ fn sample_large(size: usize, seed: u64) -> u32 {
     crate::profile::record(size, crate::profile::LARGE_CLASS, mean, None).0
 }
 
-/// Make slice 0's descriptor a large-block descriptor, and point the
-/// descriptor of `p`'s slice back at it, so `slab_of(p)` finds it.
+/// Make slice 0's descriptor a large-block descriptor. The other
+/// descriptors of a large mapping are never written, so their `first` is
+/// 0 and `slab_of` of any address in the mapping's first segment finds
+/// slice 0's.
 ///
 /// # Safety
-/// * `seg` is the mapped header of a large block the caller owns, whose
-///   user block starts at `p` (aligned to `align`).
-unsafe fn init_descriptors(seg: *mut Segment, p: *mut u8, align: usize) {
+/// * `seg` is the mapped header of a large block the caller owns.
+unsafe fn init_descriptors(seg: *mut Segment) {
     let head = descriptor_of(seg, 0);
     // SAFETY: caller contract: the header is mapped and ours; descriptors
     // are inside it.
@@ -152,13 +151,6 @@ unsafe fn init_descriptors(seg: *mut Segment, p: *mut u8, align: usize) {
         (*head).first = 0;
         (*head).class = 0;
         (*head).block_size = 0;
-        if align < SEG_SIZE && segment_of(p) == seg {
-            let idx = slice_index(p);
-            if idx != 0 {
-                let d = descriptor_of(seg, idx);
-                (*d).first = 0;
-            }
-        }
     }
 }
 

@@ -279,9 +279,8 @@ pub(crate) unsafe fn decommit(p: *mut u8, size: usize, lazily: bool) -> bool {
 
 /// Ask for transparent huge pages on `p..p+size` (`MADV_HUGEPAGE`). Only
 /// advice: a kernel without THP support refuses it, and the mapping works
-/// the same either way, so the result is not reported.
-///
-/// Whether the kernel took the advice (callers that remember it do).
+/// the same either way. Returns whether the kernel took it (callers that
+/// remember it do).
 ///
 /// # Safety
 /// * `p..p+size` is page-aligned and inside a mapping of this allocator.

@@ -27,8 +27,9 @@
 //!   stack comes from the system unwinder (`unwind::backtrace`;
 //!   ARCHITECTURE.md says why not frame pointers). A thread that
 //!   allocates while recording (the unwinder never does, but a signal
-//!   handler might) is not sampled again (a per-thread guard). Readers ([`samples`]) copy records under their
-//!   sequence locks and never block an allocating thread.
+//!   handler might) is not sampled again (a per-thread guard). Readers
+//!   ([`samples`]) copy records under their sequence locks and never block
+//!   an allocating thread.
 
 use crate::counters::bump;
 use crate::os;

@@ -1099,8 +1099,9 @@ fn new_segment(huge: bool) -> *mut Segment {
         unsafe {
             if huge {
                 // Before the first touch (the header's, just below), so
-                // that touch already maps a huge page. Advice only: a
-                // refusal leaves ordinary pages.
+                // that touch already maps a huge page; not `set_huge`,
+                // whose read of the flag would be that first touch.
+                // Advice only: a refusal leaves ordinary pages.
                 (*seg).huge = os::advise_huge(seg.cast(), SEG_SIZE);
             }
             (*seg).dirty_map = 0;

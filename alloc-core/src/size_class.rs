@@ -140,13 +140,13 @@ pub(crate) fn class_of(size: usize) -> usize {
 
 /// The class serving `size <= SMALL_MAX` bytes: one table load.
 #[inline(always)]
-pub(crate) fn class_of_small(size: usize) -> usize {
+pub(crate) const fn class_of_small(size: usize) -> usize {
     SMALL_TABLE[small_index(size)] as usize
 }
 
 /// The small table's index for `size` (one entry per 8 bytes).
 #[inline(always)]
-fn small_index(size: usize) -> usize {
+const fn small_index(size: usize) -> usize {
     (size + 7) >> 3
 }
 
