@@ -240,7 +240,7 @@ pub(crate) unsafe fn slab_new(set: &mut SegmentSet, owner: Owner, c: usize) -> *
         sl.class = c as u8;
         sl.kind = KIND_CLASS;
         sl.slice_count = n as u16;
-        sl.first = (run.first * DESCRIPTOR_SIZE) as u32;
+        sl.first = first_offset(run.first);
         sl.capacity = ((n * SLICE_SIZE) / size) as u32;
         sl.start = slice_addr(run.seg, run.first);
         sl.thread_free.reset();
@@ -254,15 +254,32 @@ pub(crate) unsafe fn slab_new(set: &mut SegmentSet, owner: Owner, c: usize) -> *
         if is_pooled(c) {
             sl.extents.reset(run.fresh, size);
         }
-        for k in 1..n {
-            (*descriptor_of(run.seg, run.first + k)).first = sl.first;
-        }
+        lead_back(run.seg, run.first, n);
         // Blocks of an earlier slab on these slices (decommitted since or
         // not) may still be marked freed for memcheck: the new slab writes
         // its free lists there. (A no-op without the `valgrind` feature.)
         crate::valgrind::make_writable(sl.start, n * SLICE_SIZE);
     }
     slab
+}
+
+/// `first` for a run whose first slice is slice `i`: the offset of its
+/// descriptor from the segment's start.
+fn first_offset(i: usize) -> u32 {
+    (i * DESCRIPTOR_SIZE) as u32
+}
+
+/// Point the descriptors of the run's other slices, `i+1..i+n`, at its
+/// first (slice `i`'s), so [`slab_of`] of any address in the run finds it.
+///
+/// # Safety
+/// * `seg`'s header is mapped, slices `i..i+n` are in it, and the caller
+///   may write their descriptors (nobody reads them yet).
+unsafe fn lead_back(seg: *mut Segment, i: usize, n: usize) {
+    for k in 1..n {
+        // SAFETY: caller contract.
+        unsafe { (*descriptor_of(seg, i + k)).first = first_offset(i) };
+    }
 }
 
 /// Give page segment `seg` (just made by `SegmentSet::grow_pages`) its
@@ -287,10 +304,8 @@ pub(crate) unsafe fn init_pages(seg: *mut Segment, owner: Owner) {
         sl.block_size = PAGE_SIZE as u32;
         sl.slice_count = USABLE_SLICES as u16;
         sl.start = slice_addr(seg, 1);
-        sl.first = DESCRIPTOR_SIZE as u32;
-        for k in 2..=USABLE_SLICES {
-            (*descriptor_of(seg, k)).first = DESCRIPTOR_SIZE as u32;
-        }
+        sl.first = first_offset(1);
+        lead_back(seg, 1, USABLE_SLICES);
     }
 }
 
