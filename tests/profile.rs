@@ -183,6 +183,8 @@ fn components_attribute_memory_and_nest() {
 #[test]
 fn every_allocation_sampled_keeps_blocks_whole_and_aligned() {
     let _t = turn();
+    let live = |c: profile::ProfileCounters| c.taken - c.removed;
+    let live_before = live(profile::counters());
     profile::start(1); // every allocation, as far as the table allows
     let mut blocks = Vec::new();
     for i in 0..20_000usize {
@@ -228,18 +230,27 @@ fn every_allocation_sampled_keeps_blocks_whole_and_aligned() {
             GLOBAL.dealloc(q, l);
         }
     }
+    drop(p);
     profile::start(profile::DEFAULT_INTERVAL);
     let after = profile::counters();
-    assert!(after.taken >= after.removed);
-    // Sampled blocks freed, resized and moved were counted as allocated:
-    // no class's live bytes went below zero (a wrapped counter).
+    // Every block of this test was sampled while the table had room, and
+    // each free, resize and move removed or moved its record: what is left
+    // live is what the harness holds (a few blocks), not the table's
+    // capacity of records orphaned by frees that missed them.
+    assert!(
+        live(after) <= live_before + 64,
+        "live samples {} before, {} after: {after:?}",
+        live_before,
+        live(after)
+    );
+    // Sampled blocks freed, resized and moved were counted as allocated
+    // in the class they were freed from: no class counts more frees than
+    // allocations (the snapshot's live figures saturate at 0, so the raw
+    // counts are compared; exact counts: tests/ground_truth.rs, which CI
+    // also runs with every allocation sampled).
     let snap = pool_alloc::snapshot();
     for c in &snap.classes {
-        assert!(
-            c.live_requested_bytes < 1 << 40 && c.live_blocks < 1 << 40,
-            "class {}: {c:?}",
-            c.block_size
-        );
+        assert!(c.frees <= c.allocs, "class {}: {c:?}", c.block_size);
     }
     assert!(snap.large.live_bytes < 1 << 40, "{:?}", snap.large);
 }

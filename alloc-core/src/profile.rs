@@ -679,12 +679,12 @@ pub struct ProfileCounters {
     /// Samples dropped because every slot was live (or the table could not
     /// be mapped).
     pub dropped: u64,
-    /// Records removed because their block was freed.
+    /// Records removed because their block was freed: the samples taken
+    /// less those live now (the live ones are counted per component as
+    /// samples come and go, so this is exact at rest).
     pub removed: u64,
-    /// Stacks captured, and those of them the system unwinder walked (the
-    /// rest came from the frame cache, `unwind.rs`).
-    pub stacks: u64,
-    /// See `stacks`.
+    /// Stacks the system unwinder walked. Every sample captures a stack;
+    /// the rest came from the frame cache (`unwind.rs`).
     pub stacks_unwound: u64,
 }
 
@@ -697,8 +697,6 @@ pub(crate) fn counters(pending: &Pending) -> ProfileCounters {
         taken,
         dropped: DROPPED.load(Ordering::Relaxed),
         removed: taken.saturating_sub(live),
-        // A stack is captured for every sample taken (after its slot).
-        stacks: taken,
         stacks_unwound: crate::unwind::SLOW.load(Ordering::Relaxed) as u64,
     }
 }

@@ -119,6 +119,7 @@ pub fn snapshot_into(s: &mut Snapshot) {
         large,
         reclaim: reclaim_stats(),
         components,
+        reuse_unknown: false,
     };
 }
 

@@ -40,6 +40,8 @@ struct ClassCount {
     allocs: AtomicU64,
     frees: AtomicU64,
     live: AtomicU64,
+    /// Highest `live` seen.
+    peak: AtomicU64,
 }
 
 impl ClassCount {
@@ -49,6 +51,7 @@ impl ClassCount {
             allocs: AtomicU64::new(0),
             frees: AtomicU64::new(0),
             live: AtomicU64::new(0),
+            peak: AtomicU64::new(0),
         }
     }
 
@@ -58,6 +61,7 @@ impl ClassCount {
             allocs: AtomicU64::new(0),
             frees: AtomicU64::new(0),
             live: AtomicU64::new(0),
+            peak: AtomicU64::new(0),
         }
     }
 }
@@ -158,11 +162,16 @@ impl<A> Counting<A> {
 
     /// The counts as a snapshot with the class table given to
     /// [`Counting::with_classes`] (sizes above it in `large`), so the same
-    /// report, JSON and leak model work for any allocator. Resident and
-    /// mapped bytes are not known here and stay 0.
+    /// report, JSON and leak model work for any allocator. What only the
+    /// allocator itself knows is not made up: resident, mapped and returned
+    /// bytes and the slab figures stay 0, and reuse is marked unknown
+    /// ([`Snapshot::reuse_unknown`](crate::Snapshot::reuse_unknown)).
+    /// Per-class peaks are the highest live requested bytes this wrapper
+    /// has seen in the class.
     pub fn snapshot(&self) -> crate::Snapshot {
         let mut s = crate::Snapshot {
             taken_at_ms: crate::now_ms(),
+            reuse_unknown: true,
             ..Default::default()
         };
         for (i, &b) in self.table.iter().enumerate() {
@@ -177,6 +186,7 @@ impl<A> Counting<A> {
                 live_blocks,
                 live_requested_bytes: k.live.load(Relaxed),
                 live_rounded_bytes: live_blocks * u64::from(b),
+                peak_live_bytes: k.peak.load(Relaxed),
                 ..Default::default()
             });
         }
@@ -191,7 +201,8 @@ impl<A> Counting<A> {
     fn on_alloc(&self, size: usize) {
         if let Some(r) = self.row(size) {
             r.allocs.fetch_add(1, Relaxed);
-            r.live.fetch_add(size as u64, Relaxed);
+            let live = r.live.fetch_add(size as u64, Relaxed) + size as u64;
+            r.peak.fetch_max(live, Relaxed);
         }
         self.allocs.fetch_add(1, Relaxed);
         let live = self.live.fetch_add(size as u64, Relaxed) + size as u64;
@@ -319,5 +330,74 @@ mod loom_tests {
     #[should_panic(expected = "counts exact at quiescence")]
     fn seeded_bug_live_without_rmw_loses_counts() {
         model(true);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::alloc::System;
+
+    static TABLE: [u32; 3] = [16, 64, 256];
+
+    #[test]
+    fn the_snapshot_counts_by_class_and_makes_up_nothing() {
+        let c = Counting::with_classes(System, &TABLE);
+        let l = |n| Layout::from_size_align(n, 8).unwrap();
+        // SAFETY: non-zero layouts; each block is freed once with its own.
+        unsafe {
+            let a = c.alloc(l(40));
+            let b = c.alloc(l(50));
+            let big = c.alloc(l(1000));
+            assert!(!a.is_null() && !b.is_null() && !big.is_null());
+            c.dealloc(a, l(40));
+            let d = c.alloc(l(10));
+            let s = c.snapshot();
+            c.dealloc(b, l(50));
+            c.dealloc(d, l(10));
+            c.dealloc(big, l(1000));
+
+            let row = &s.classes[1];
+            assert_eq!((row.block_size, row.allocs, row.frees), (64, 2, 1));
+            assert_eq!((row.live_blocks, row.live_requested_bytes), (1, 50));
+            assert_eq!(row.live_rounded_bytes, 64);
+            // 40 and 50 were live together.
+            assert_eq!(row.peak_live_bytes, 90);
+            assert_eq!((s.classes[0].allocs, s.classes[0].peak_live_bytes), (1, 10));
+            assert_eq!((s.large.allocs, s.large.live_bytes), (1, 1000));
+            assert_eq!(s.live_bytes, 1060);
+
+            // The wrapped allocator's reuse is not seen: no 100 % made up
+            // from a `carved` of 0 in any format.
+            assert!(s.reuse_unknown);
+            let table = s.to_string();
+            let row64 = table.lines().find(|l| l.trim_start().starts_with("64 B"));
+            let cols: Vec<&str> = row64.expect("a row for 64 B").split_whitespace().collect();
+            // class (two words), allocs, frees, live, live req (2), live
+            // held (2), slabs, reuse.
+            assert_eq!(cols[10], "-", "{table}");
+            assert!(!table.contains("100.0%"), "{table}");
+            let json = s.to_json();
+            assert!(json.contains("\"reuse_rate\":null"), "{json}");
+            assert!(json.contains("\"reuse_unknown\":true"), "{json}");
+            let prom = s.to_prometheus();
+            assert!(!prom.contains("carved"), "{prom}");
+            assert!(
+                prom.contains("pool_alloc_class_allocs_total{class=\"64\"} 2"),
+                "{prom}"
+            );
+
+            // A measured snapshot keeps both.
+            let mut m = s.clone();
+            m.reuse_unknown = false;
+            m.classes[1].carved = 1;
+            assert!(m.to_string().contains("50.0%"));
+            assert!(m
+                .to_prometheus()
+                .contains("pool_alloc_class_carved_total{class=\"64\"} 1"));
+            // Merging with an unmeasured one makes the sum unmeasured.
+            m.merge(&s);
+            assert!(m.reuse_unknown);
+        }
     }
 }

@@ -227,12 +227,20 @@ mod tests {
     #[test]
     fn merging_adds_counters_and_keeps_the_larger_peak() {
         let mut a = sample();
-        let b = sample();
+        let mut b = sample();
+        // Theirs larger in one class, smaller in another: the merge must
+        // take the larger each time (not mine, not theirs, not the sum).
+        b.classes[1].peak_live_bytes = 150;
+        b.classes[2].peak_live_bytes = 50;
+        b.classes[1].block_size = 999;
+        b.taken_at_ms = a.taken_at_ms + 7;
         a.merge(&b);
         assert_eq!(a.live_bytes, 14);
         assert_eq!(a.classes[1].allocs, 20);
         assert_eq!(a.classes[1].block_size, 32, "labels stay");
+        assert_eq!(a.classes[1].peak_live_bytes, 150, "peaks take the larger");
         assert_eq!(a.classes[2].peak_live_bytes, 200, "peaks take the larger");
+        assert_eq!(a.taken_at_ms, b.taken_at_ms, "levels take the larger");
     }
 
     #[cfg(feature = "serde")]

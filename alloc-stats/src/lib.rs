@@ -196,6 +196,12 @@ pub struct Snapshot {
         /// Live memory per component, from the leak investigator's samples
         /// (components with live samples only, most first).
         components: Vec<ComponentStats>,
+        /// True when the classes' `carved` was not measured, so their reuse
+        /// is unknown: a [`Counting`] wrapper sees sizes, not the wrapped
+        /// allocator's free lists. The table then prints `-` for reuse, JSON
+        /// `null`, and Prometheus leaves out `carved`.
+        #[cfg_attr(feature = "serde", serde(default))]
+        reuse_unknown: bool,
     }
 }
 
@@ -215,6 +221,7 @@ impl Snapshot {
     /// (`fields.rs`), the class tables row by row.
     pub fn merge(&mut self, other: &Snapshot) {
         self.merge_figures(other);
+        self.reuse_unknown |= other.reuse_unknown;
         self.large.merge_figures(&other.large);
         self.reclaim.merge_figures(&other.reclaim);
         for i in 0..4 {

@@ -42,9 +42,14 @@ impl fmt::Display for Snapshot {
             "returned"
         )?;
         for c in self.classes.iter().filter(|c| c.allocs > 0) {
+            let reuse = if self.reuse_unknown {
+                "-".to_string()
+            } else {
+                format!("{:.1}%", c.reuse_rate() * 100.0)
+            };
             writeln!(
                 f,
-                "{:>10} {:>11} {:>11} {:>9} {:>10} {:>10} {:>6} {:>5.1}% {:>10}",
+                "{:>10} {:>11} {:>11} {:>9} {:>10} {:>10} {:>6} {:>6} {:>10}",
                 human_bytes(c.block_size as u64),
                 c.allocs,
                 c.frees,
@@ -52,7 +57,7 @@ impl fmt::Display for Snapshot {
                 human_bytes(c.live_requested_bytes),
                 human_bytes(c.live_rounded_bytes),
                 c.slabs,
-                c.reuse_rate() * 100.0,
+                reuse,
                 human_bytes(c.returned_bytes)
             )?;
         }
@@ -63,9 +68,15 @@ impl fmt::Display for Snapshot {
                 "large",
                 self.large.allocs,
                 self.large.frees,
-                self.large.allocs - self.large.frees,
+                // Saturating: the figures are read one after another while
+                // other threads run, so a moment's view may be uneven.
+                self.large.allocs.saturating_sub(self.large.frees),
                 human_bytes(self.large.live_bytes),
-                human_bytes(self.large.mapped_bytes - self.large.cached_bytes),
+                human_bytes(
+                    self.large
+                        .mapped_bytes
+                        .saturating_sub(self.large.cached_bytes)
+                ),
                 "-"
             )?;
         }
@@ -174,8 +185,9 @@ impl Snapshot {
         self.write_json_figures(&mut s);
         let _ = write!(
             s,
-            ",\"fragmentation\":{:.4},\"large\":{{",
-            self.fragmentation()
+            ",\"fragmentation\":{:.4},\"reuse_unknown\":{},\"large\":{{",
+            self.fragmentation(),
+            self.reuse_unknown
         );
         self.large.write_json_figures(&mut s);
         s.push_str("},\"classes\":[");
@@ -185,7 +197,11 @@ impl Snapshot {
             }
             s.push('{');
             c.write_json_figures(&mut s);
-            let _ = write!(s, ",\"reuse_rate\":{:.4}}}", c.reuse_rate());
+            if self.reuse_unknown {
+                s.push_str(",\"reuse_rate\":null}");
+            } else {
+                let _ = write!(s, ",\"reuse_rate\":{:.4}}}", c.reuse_rate());
+            }
         }
         s.push_str("],\"reclaim\":{");
         let r = &self.reclaim;
@@ -239,18 +255,34 @@ impl Snapshot {
             crate::LargeStats::FIELDS,
             &[(None, self.large.values())],
         );
+        // Unmeasured figures are left out, not exported as 0.
+        let keep: Vec<bool> = crate::ClassStats::FIELDS
+            .iter()
+            .map(|f| !(self.reuse_unknown && f.name == "carved"))
+            .collect();
+        let pick = |v: Vec<f64>| -> Vec<f64> {
+            v.into_iter()
+                .zip(&keep)
+                .filter_map(|(x, &k)| k.then_some(x))
+                .collect()
+        };
+        let fields: Vec<crate::Field> = crate::ClassStats::FIELDS
+            .iter()
+            .zip(&keep)
+            .filter_map(|(f, &k)| k.then_some(*f))
+            .collect();
         let rows: Vec<(Option<String>, Vec<f64>)> = self
             .classes
             .iter()
             .filter(|c| c.allocs > 0)
-            .map(|c| (Some(format!("class=\"{}\"", c.block_size)), c.values()))
+            .map(|c| {
+                (
+                    Some(format!("class=\"{}\"", c.block_size)),
+                    pick(c.values()),
+                )
+            })
             .collect();
-        prom_series(
-            &mut s,
-            "pool_alloc_class_",
-            crate::ClassStats::FIELDS,
-            &rows,
-        );
+        prom_series(&mut s, "pool_alloc_class_", &fields, &rows);
         let rows: Vec<(Option<String>, Vec<f64>)> = self
             .components
             .iter()

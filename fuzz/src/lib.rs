@@ -430,6 +430,53 @@ pub fn size_class(data: &[u8]) {
     }
 }
 
+/// What `apply_env_reporting` must make of every variable set to a value
+/// that parses as `parsed` (`None`: not a number), restated from the
+/// documented ranges (README, "Configuration") with the builder methods.
+fn expected_config(parsed: Option<u64>) -> pool_alloc::Config {
+    let mut c = pool_alloc::Config::new();
+    let Some(n) = parsed else { return c };
+    let mb = |n: u64| (n as usize) << 20;
+    let in_range = |lo: u64, hi: u64| (lo..=hi).contains(&n);
+    if in_range(0, 86_400_000) {
+        c = c.max_idle_ms(n);
+    }
+    if in_range(0, 1 << 20) {
+        c = c.retain_bytes(mb(n));
+    }
+    if in_range(0, 10_000) {
+        c = c.retain_pct(n as u16);
+    }
+    if in_range(0, 1 << 30) {
+        c = c.limit_bytes(mb(n)).pool_budget_bytes(mb(n));
+    }
+    if in_range(0, 1) {
+        c = c.hard_limit(n == 1).hardened(n == 1).zero_on_free(n == 1);
+    }
+    if in_range(1, 100) {
+        c = c.soft_limit_pct(n as u8).threshold_pct(n as u8);
+    }
+    if in_range(0, pool_alloc::config::LARGE_CACHE_SLOTS as u64) {
+        c = c.large_cache_entries(n as usize);
+    }
+    if in_range(0, 65_536) {
+        c = c.large_cache_bytes(mb(n));
+    }
+    if in_range(0, 64) {
+        c = c.segment_cache(n as usize);
+    }
+    if in_range(0, 256) {
+        c = c.trim_pages(n as usize);
+    }
+    if in_range(0, 1 << 40) {
+        c = c.profile_interval(n);
+    }
+    if in_range(0, 2) {
+        c = c.huge_pages(n == 1).huge_page_runs(n >= 1);
+    }
+    c
+}
+
 /// Target `config`: any bytes as environment values never panic, leave a
 /// configuration within bounds, and produce warnings that are one line of
 /// printable text.
@@ -462,7 +509,14 @@ pub fn config(data: &[u8]) {
         let expected = 2 + usize::from(!pool_alloc::config::HARDENED_BUILT);
         assert_eq!(lines, expected, "1 is accepted by every numeric variable");
     }
-    let _ = format!("{cfg:?}");
+    // Within bounds, and nothing else: the same bytes went to every
+    // variable, so each numeric one took the number where it is in the
+    // variable's range and kept its default where not (a word or a list
+    // is never a number, and a number never a word or a list).
+    let words = matches!(leaked.trim_ascii(), b"free" | b"dontneed") || leaked.contains(&b',');
+    if !words {
+        assert_eq!(cfg, expected_config(parsed), "bytes {leaked:?}");
+    }
     // SAFETY: reclaim the leaked copy (no reference to it survives).
     drop(unsafe { Box::from_raw(leaked as *const [u8] as *mut [u8]) });
 }
