@@ -86,9 +86,11 @@ fn segments_are_advised_huge_when_configured() {
         eprintln!("runs in segments advised huge: {advised} of 48");
         if kernel_has_thp() {
             // The first eight segments' runs (24) are not advised; those of
-            // the later ones are.
+            // the later ones are: 24 here (measured, every run). One page
+            // segment more or less taken by anything else in this process
+            // moves three runs across the line, so 21-27.
             assert!(
-                (8..=24).contains(&advised),
+                (21..=27).contains(&advised),
                 "runs in advised segments: {advised} of 48"
             );
         }

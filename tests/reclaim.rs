@@ -310,6 +310,18 @@ fn callbacks_fire_at_their_level_and_respect_the_cooldown() {
             if t.elapsed() < Duration::from_millis(1000) {
                 assert_eq!(fired(PressureLevel::Medium), 1, "cooldown respected");
             }
+            // Once the cooldown (1 s) has passed, still at medium, it fires
+            // again: once more, however many polls.
+            std::thread::sleep(Duration::from_millis(1100));
+            let before = fired(PressureLevel::Medium);
+            let t2 = Instant::now();
+            assert_eq!(pool_alloc::poll(), PressureLevel::Medium);
+            assert_eq!(pool_alloc::poll(), PressureLevel::Medium);
+            let again = fired(PressureLevel::Medium) - before;
+            assert!(again >= 1, "fires again after the cooldown");
+            if t2.elapsed() < Duration::from_millis(1000) {
+                assert_eq!(again, 1, "once per cooldown");
+            }
             // About 97 %: critical fires at once (a level of its own).
             let b = alloc_touched(4, 8 * MIB);
             assert_eq!(pool_alloc::poll(), PressureLevel::Critical);
