@@ -51,21 +51,6 @@ impl<const N: usize> HeapCounters<N> {
         }
     }
 
-    /// Owner thread: one allocation of `req` bytes in class `c`.
-    ///
-    /// # Safety
-    /// * `c < N`.
-    #[inline(always)]
-    pub(crate) unsafe fn on_alloc_unchecked(&self, c: usize, req: usize) {
-        if cfg!(feature = "stats") {
-            // SAFETY: caller contract.
-            unsafe {
-                bump(self.allocs.get_unchecked(c), 1);
-                bump(self.req_alloc.get_unchecked(c), req as u64);
-            }
-        }
-    }
-
     /// Owner thread: one free of `req` bytes in class `c`.
     ///
     /// # Safety
@@ -82,11 +67,21 @@ impl<const N: usize> HeapCounters<N> {
     }
 
     /// Owner thread: one allocation of `req` bytes in class `c` (slow
-    /// paths).
+    /// paths; the fast path's go through the class's [`ClassTally`]).
     pub(crate) fn on_alloc(&self, c: usize, req: usize) {
-        assert!(c < N, "class {c} out of range");
-        // SAFETY: just checked.
-        unsafe { self.on_alloc_unchecked(c, req) }
+        if cfg!(feature = "stats") {
+            bump(&self.allocs[c], 1);
+            bump(&self.req_alloc[c], req as u64);
+        }
+    }
+
+    /// Owner thread: take back an allocation of `req` bytes in class `c`
+    /// counted (by its [`ClassTally`]) before it failed.
+    pub(crate) fn undo_alloc(&self, c: usize, req: usize) {
+        if cfg!(feature = "stats") {
+            bump(&self.allocs[c], u64::MAX);
+            bump(&self.req_alloc[c], (req as u64).wrapping_neg());
+        }
     }
 
     /// Owner thread: one free of `req` bytes in class `c` (slow paths).
@@ -122,6 +117,149 @@ impl<const N: usize> HeapCounters<N> {
             self.req_alloc[c].load(Relaxed),
             self.req_free[c].load(Relaxed),
         )
+    }
+}
+
+/// Bits of a [`ClassTally`] word below its requested bytes: its
+/// allocation count's.
+const TALLY_SHIFT: u32 = 24;
+const TALLY_COUNT: u64 = (1 << TALLY_SHIFT) - 1;
+/// Most requested bytes a [`ClassTally`] word is armed for at once: every
+/// allocation is at least one byte, so the allocations between two folds
+/// stay below `2^24` and never reach the bytes' bits.
+pub(crate) const TALLY_MAX_ARM: u64 = 1 << 23;
+
+/// A heap's per class allocation tallies: one word per class that the
+/// allocation fast path takes `(req << 24) + 1` off, one subtraction
+/// for three things it used to do apart:
+/// * **the count and requested bytes** of the class's allocations since
+///   the word was last armed: `armed - word`, whose low 24 bits are the
+///   count and the rest the bytes;
+/// * **the leak investigator's countdown** (`profile.rs`): the word is
+///   armed with the bytes to the next sample point (at most
+///   [`TALLY_MAX_ARM`]), and the allocation that takes it below zero goes
+///   to the slow path;
+/// * **the fold**: that slow path moves the count and bytes into the
+///   heap's [`HeapCounters`] and arms the word again, so the count's bits
+///   never overflow.
+///
+/// A fold changes four words (the two counters, `armed` and the word)
+/// under the class's sequence lock; a reader ([`ClassTally::read`])
+/// copies them under it, so it never sees a fold half done. Written by the
+/// heap's holder only; read by any thread. Zeroed memory is a valid tally
+/// (armed for nothing: a fresh heap's first allocation of a class goes to
+/// the slow path, which arms it).
+#[repr(C)]
+pub(crate) struct ClassTally<const N: usize> {
+    words: [AtomicU64; N],
+    armed: [AtomicU64; N],
+    seqs: [crate::slots::Seq; N],
+}
+
+impl<const N: usize> ClassTally<N> {
+    /// A tally armed for nothing (the loom model; a heap's is zero in its
+    /// fresh mapping).
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        ClassTally {
+            words: core::array::from_fn(|_| AtomicU64::new(0)),
+            armed: core::array::from_fn(|_| AtomicU64::new(0)),
+            seqs: core::array::from_fn(|_| crate::slots::Seq::new()),
+        }
+    }
+
+    /// Owner thread: an allocation of `req` bytes in class `c` (the fast
+    /// path; `req` is at most a pooled block). True when the word ran
+    /// out: the slow path must [`fold`](Self::fold) before anything else.
+    /// The allocation is counted either way (a caller that then fails
+    /// takes it back with [`HeapCounters::undo_alloc`]).
+    ///
+    /// # Safety
+    /// * `c < N`.
+    #[inline(always)]
+    pub(crate) unsafe fn charge(&self, c: usize, req: usize) -> bool {
+        // SAFETY: caller contract.
+        let w = unsafe { self.words.get_unchecked(c) };
+        // The store's value unused here and the sign read back (from the
+        // store buffer): the compiler then makes one subtraction from
+        // memory and a compare, not a load, an add and a store.
+        w.store(
+            w.load(Relaxed)
+                .wrapping_sub(((req as u64) << TALLY_SHIFT) | 1),
+            Relaxed,
+        );
+        (w.load(Relaxed) as i64) < 0
+    }
+
+    /// Did class `c`'s word run out (any allocation since the last fold
+    /// took it below zero)?
+    pub(crate) fn ran_out(&self, c: usize) -> bool {
+        (self.words[c].load(Relaxed) as i64) < 0
+    }
+
+    /// Owner thread: move what class `c`'s word counted into `counters`
+    /// and arm it for `bytes` more (at most [`TALLY_MAX_ARM`]). Returns the
+    /// requested bytes it had counted.
+    pub(crate) fn fold(&self, c: usize, counters: &HeapCounters<N>, bytes: u64) -> u64 {
+        let (n, b) = self.pending(c);
+        let arm = bytes.min(TALLY_MAX_ARM) << TALLY_SHIFT;
+        let seq = &self.seqs[c];
+        seq.write_begin();
+        bump(&counters.allocs[c], n);
+        bump(&counters.req_alloc[c], b);
+        self.armed[c].store(arm, Relaxed);
+        self.words[c].store(arm, Relaxed);
+        seq.write_end();
+        b
+    }
+
+    /// [`fold`](Self::fold) without its sequence lock: the seeded bug of
+    /// the loom model.
+    #[cfg(loom)]
+    pub(crate) fn fold_unlocked(&self, c: usize, counters: &HeapCounters<N>, bytes: u64) {
+        let (n, b) = self.pending(c);
+        let arm = bytes.min(TALLY_MAX_ARM) << TALLY_SHIFT;
+        bump(&counters.allocs[c], n);
+        bump(&counters.req_alloc[c], b);
+        self.armed[c].store(arm, Relaxed);
+        self.words[c].store(arm, Relaxed);
+    }
+
+    /// (allocations, requested bytes) class `c`'s word has counted since
+    /// it was armed, from the two words as read.
+    pub(crate) fn pending(&self, c: usize) -> (u64, u64) {
+        let d = self.armed[c]
+            .load(Relaxed)
+            .wrapping_sub(self.words[c].load(Relaxed));
+        (d & TALLY_COUNT, d >> TALLY_SHIFT)
+    }
+
+    /// Read class `c`'s figures (any thread): `counters`' four
+    /// ([`HeapCounters::read`]) with the allocations and bytes the word
+    /// holds added. Never waits: a copy that a fold overlapped is taken
+    /// again, a few times; should the holder stop inside a fold for all of
+    /// them (preempted there), the counters alone are returned, short by
+    /// at most one fold's allocations.
+    pub(crate) fn read(&self, c: usize, counters: &HeapCounters<N>) -> (u64, u64, u64, u64) {
+        let seq = &self.seqs[c];
+        let backoff = crate::sync::Backoff::new();
+        for _ in 0..16 {
+            let Some(s) = seq.read_begin() else {
+                backoff.spin();
+                continue;
+            };
+            let (allocs, frees, req_alloc, req_free) = counters.read(c);
+            let (n, b) = self.pending(c);
+            if seq.read_valid(s) {
+                return (
+                    allocs.wrapping_add(n),
+                    frees,
+                    req_alloc.wrapping_add(b),
+                    req_free,
+                );
+            }
+        }
+        counters.read(c)
     }
 }
 

@@ -382,6 +382,65 @@ fn seeded_bug_two_writers_on_one_counter_lose_counts() {
     model_counters(true);
 }
 
+/// A class's allocation tally (`ClassTally`), armed for 20 bytes: the
+/// owner charges two allocations of 16 bytes, the second running the word
+/// out and folding it into the counters, while a snapshot thread reads. Every read is
+/// whole (bytes are 16 per allocation, never more allocations than were
+/// charged: no fold seen half done or counted twice), and at quiescence
+/// the read is exact. `locked` false seeds a bug: folds without the
+/// sequence lock.
+fn model_tally(locked: bool) {
+    use crate::counters::ClassTally;
+    loom::model(move || {
+        let t = Arc::new((ClassTally::<1>::new(), HeapCounters::<1>::new()));
+        t.0.fold(0, &t.1, 20);
+        let owner = {
+            let t = Arc::clone(&t);
+            thread::spawn(move || {
+                let (tally, counters) = (&t.0, &t.1);
+                let fold = |bytes| {
+                    if locked {
+                        tally.fold(0, counters, bytes);
+                    } else {
+                        tally.fold_unlocked(0, counters, bytes);
+                    }
+                };
+                for _ in 0..2 {
+                    // SAFETY: class 0 of a one-class tally.
+                    if unsafe { tally.charge(0, 16) } {
+                        fold(20);
+                    }
+                }
+            })
+        };
+        let snap = {
+            let t = Arc::clone(&t);
+            thread::spawn(move || {
+                let (allocs, _, req, _) = t.0.read(0, &t.1);
+                assert!(
+                    allocs <= 2 && req == 16 * allocs,
+                    "a fold is never seen half done: {allocs} allocations, {req} bytes"
+                );
+            })
+        };
+        owner.join().unwrap();
+        snap.join().unwrap();
+        let (allocs, _, req, _) = t.0.read(0, &t.1);
+        assert_eq!((allocs, req), (2, 32), "exact at quiescence");
+    });
+}
+
+#[test]
+fn tally_reads_are_whole_and_exact_at_quiescence() {
+    model_tally(true);
+}
+
+#[test]
+#[should_panic(expected = "a fold is never seen half done")]
+fn seeded_bug_tally_fold_without_its_lock_is_seen_half_done() {
+    model_tally(false);
+}
+
 /// A heap's hand-over: the exiting owner writes its contents and abandons
 /// it; an adopting thread and a sweeping thread race to claim it. Whoever
 /// claims must see the owner's writes (loom checks the cell's causality),

@@ -224,6 +224,33 @@ impl PoolAlloc {
     }
 }
 
+impl PoolAlloc {
+    /// [`GlobalAlloc::alloc`] for all but small requests aligned to 8 or
+    /// less.
+    #[inline(never)]
+    fn alloc_other(&self, size: usize, align: usize) -> *mut u8 {
+        if align <= MIN_ALIGN {
+            if size <= SMALL_MAX {
+                let rounded = (size + align - 1) & !(align - 1);
+                // SAFETY: `SMALL_MAX` is a multiple of every alignment up
+                // to `MIN_ALIGN`, so rounding `size <= SMALL_MAX` up to
+                // one stays at most `SMALL_MAX`.
+                alloc_fast(
+                    unsafe { class_of_small_unchecked(rounded) },
+                    size,
+                    &self.config,
+                )
+            } else if size <= POOLED_MAX {
+                self.alloc_pooled(class_of(size), size, size, false, true)
+            } else {
+                self.alloc_general(size, align, false)
+            }
+        } else {
+            self.alloc_general(size, align, false)
+        }
+    }
+}
+
 /// Zero `n` bytes at `p` (a block being handed out).
 ///
 /// # Safety
@@ -257,27 +284,20 @@ unsafe impl GlobalAlloc for PoolAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let size = layout.size();
         let align = layout.align();
-        // Nested tests: with an alignment known at compile time (most
-        // callers) the first folds away and the rounding merges into the
-        // table index; through `__rust_alloc` it is one compare.
-        let p = if align <= MIN_ALIGN {
-            if size <= SMALL_MAX {
-                let rounded = (size + align - 1) & !(align - 1);
-                // SAFETY: `SMALL_MAX` is a multiple of every alignment up
-                // to `MIN_ALIGN`, so rounding `size <= SMALL_MAX` up to
-                // one stays at most `SMALL_MAX`.
-                alloc_fast(
-                    unsafe { class_of_small_unchecked(rounded) },
-                    size,
-                    &self.config,
-                )
-            } else if size <= POOLED_MAX {
-                self.alloc_pooled(class_of(size), size, size, false, true)
-            } else {
-                self.alloc_general(size, align, false)
-            }
+        // Small classes step by 8 bytes, so their blocks are 8-aligned and
+        // the table's index rounds the size up to 8 itself: up to that
+        // alignment a small request is a shift and a load away from its
+        // class. Everything else (16-byte alignment, pooled, large) is
+        // `alloc_other`, out of line.
+        let p = if align <= 8 && size <= SMALL_MAX {
+            // SAFETY: `size <= SMALL_MAX`.
+            alloc_fast(
+                unsafe { class_of_small_unchecked(size) },
+                size,
+                &self.config,
+            )
         } else {
-            self.alloc_general(size, align, false)
+            self.alloc_other(size, align)
         };
         if cfg!(feature = "valgrind") && !p.is_null() {
             valgrind::malloclike(p, size, false);

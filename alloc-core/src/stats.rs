@@ -60,7 +60,7 @@ pub fn snapshot_into(s: &mut Snapshot) {
         // SAFETY: registry heaps are mapped forever; we read atomics only.
         unsafe {
             for (c, cs) in classes.iter_mut().enumerate() {
-                add_counts((*h).counters.read(c), cs);
+                add_counts((*h).tally.read(c, &(*h).counters), cs);
                 cs.slabs = cs.slabs.wrapping_add((*h).slabs[c].load(Relaxed));
                 cs.slabs_released = cs
                     .slabs_released

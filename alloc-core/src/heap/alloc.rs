@@ -12,8 +12,8 @@ use super::exit::{heap_acquire, sweep_abandoned};
 use super::free::process_delayed;
 use super::reclaim::{reclaim_for_limit, reclaim_other_heaps, release_kept_slabs};
 use super::{
-    charge_sample, count_run, count_run_resized, count_slab, current_heap, empty_slab, owner_tag,
-    queue, run_class, sample_due, set_sample_gap, unkeep, Heap, LARGE_RUN,
+    charge, count_run, count_run_resized, count_slab, current_heap, empty_slab, fold_tally,
+    owner_tag, queue, run_class, set_sample_gap, tally_ran_out, unkeep, Heap, LARGE_RUN, TALLIED,
 };
 use crate::config::{self, Config};
 use crate::counters::bump;
@@ -36,10 +36,12 @@ fn pop_current(heap: *mut Heap, c: usize, req: usize) -> *mut u8 {
     // queues. `current[c]` is a live slab of the heap or the sentinel, whose
     // `free` is null. A non-null `free` is a block of that slab.
     unsafe {
-        // Every allocation is charged to the class's sample countdown
-        // first; when it runs out, nothing is counted or popped and the
-        // slow path samples this allocation.
-        if charge_sample(heap, c, req) {
+        // Every allocation is counted in the class's tally first (count,
+        // requested bytes and sample countdown in one subtraction); when
+        // the tally runs out, nothing is popped and the slow path folds it
+        // (and samples this allocation when its point is reached). The
+        // slow path takes the count back should it fail.
+        if charge(heap, c, req) {
             return ptr::null_mut();
         }
         let slab = *(*heap).current.get_unchecked(c);
@@ -49,7 +51,6 @@ fn pop_current(heap: *mut Heap, c: usize, req: usize) -> *mut u8 {
         }
         (*slab).free = Block::unlink(b);
         (*slab).used += 1;
-        (*heap).counters.on_alloc_unchecked(c, req);
         b.cast()
     }
 }
@@ -223,20 +224,21 @@ unsafe fn new_pages(heap: *mut Heap, n: usize, c: usize) -> Option<(*mut u8, boo
     got
 }
 
-/// The leak investigator's slow path for class `c` (`profile.rs`): when
-/// the interval changed, redraw the heap's sample points; when this
-/// allocation reaches the class's sample point, serve it as a sampled page
-/// run (counted in class `c`) and draw the next point. `None`: not sampled
-/// (not due, every record slot live, or no memory for the run; the point
-/// is then redrawn all the same), the caller serves it as usual. With
-/// `sample` false (a caller that cannot take a page run) a due sample is
-/// skipped and the point redrawn.
+/// The tally's slow path for class `c`: when the leak investigator's
+/// interval changed, redraw the heap's sample points (`profile.rs`); when
+/// the class's tally ran out, fold it, and when this allocation reached
+/// the class's sample point, serve it as a sampled page run (counted in
+/// class `c`) and draw the next point. `None`: not sampled (not due,
+/// every record slot live, or no memory for the run; the point is then
+/// redrawn all the same), the caller serves it as usual. With `sample`
+/// false (a caller that cannot take a page run) a due sample is skipped
+/// and the point redrawn.
 ///
 /// # Safety
 /// * `heap` is the calling thread's heap.
 #[cold]
 #[inline(never)]
-unsafe fn sample_class(
+unsafe fn refill_tally(
     heap: *mut Heap,
     c: usize,
     req: usize,
@@ -245,8 +247,10 @@ unsafe fn sample_class(
     // SAFETY: caller contract: the heap, its counters and its segment set
     // (under its lock) are ours.
     unsafe {
-        redraw_if_changed(heap);
-        if !sample_due(heap, c) {
+        if cfg!(feature = "profile") {
+            redraw_if_changed(heap);
+        }
+        if !tally_ran_out(heap, c) || !fold_tally(heap, c) {
             return None;
         }
         let mean = profile::interval();
@@ -261,9 +265,6 @@ unsafe fn sample_class(
         } else {
             sampled_run(heap, req, c, slot)
         };
-        if got.is_some() {
-            (*heap).counters.on_alloc(c, req);
-        }
         set_sample_gap(heap, c, gap);
         got
     }
@@ -360,6 +361,9 @@ fn alloc_slow(
     cfg: &Config,
     sample: bool,
 ) -> (*mut u8, bool) {
+    // The fast path counted this allocation in the class's tally when it
+    // had a heap; one acquired here has not.
+    let tallied = TALLIED && !heap.is_null();
     if heap.is_null() {
         config::offer(cfg);
         heap = heap_acquire();
@@ -367,13 +371,34 @@ fn alloc_slow(
             return (ptr::null_mut(), false);
         }
     }
-    // SAFETY: `heap` is this thread's heap; every slab reached from its
-    // queues is a live slab it owns.
+    // SAFETY: `heap` is this thread's heap.
     unsafe {
-        if cfg!(feature = "profile")
-            && (sample_due(heap, c) || (*heap).profile_epoch != profile::epoch())
+        let got = serve_slow(heap, c, req, sample);
+        if got.0.is_null() {
+            if tallied {
+                (*heap).counters.undo_alloc(c, req);
+            }
+        } else if !tallied {
+            (*heap).counters.on_alloc(c, req);
+        }
+        got
+    }
+}
+
+/// [`alloc_slow`]'s work, counting nothing: fold the class's tally if it
+/// ran out (and sample), take pending frees, find a slab with space, or
+/// make one.
+///
+/// # Safety
+/// * `heap` is the calling thread's heap.
+unsafe fn serve_slow(heap: *mut Heap, c: usize, req: usize, sample: bool) -> (*mut u8, bool) {
+    // SAFETY: caller contract: every slab reached from the heap's queues is
+    // a live slab it owns.
+    unsafe {
+        if tally_ran_out(heap, c)
+            || (cfg!(feature = "profile") && (*heap).profile_epoch != profile::epoch())
         {
-            if let Some(got) = sample_class(heap, c, req, sample) {
+            if let Some(got) = refill_tally(heap, c, req, sample) {
                 return got;
             }
         }
@@ -383,10 +408,10 @@ fn alloc_slow(
         while !slab.is_null() && slab != empty_slab() {
             let next = (*slab).next;
             if slab::collect_frees(slab) {
-                return (take_from(heap, slab, c, req), false);
+                return (take_from(heap, slab), false);
             }
             if (*slab).reserved < (*slab).capacity {
-                return take_fresh(heap, slab, c, req);
+                return take_fresh(heap, slab, c);
             }
             // No space: mark full (unless remote frees raced in) and drop it
             // from the queue; a later free brings it back.
@@ -394,7 +419,7 @@ fn alloc_slow(
             if !raced.is_null() {
                 slab::take_remote(&mut *slab, raced, n);
                 slab::collect_frees(slab);
-                return (take_from(heap, slab, c, req), false);
+                return (take_from(heap, slab), false);
             }
             queue::remove(heap, slab);
             (*slab).owner_flags |= FLAG_FULL;
@@ -405,7 +430,7 @@ fn alloc_slow(
             return (ptr::null_mut(), false);
         }
         queue::push_front(heap, slab);
-        take_fresh(heap, slab, c, req)
+        take_fresh(heap, slab, c)
     }
 }
 
@@ -494,9 +519,9 @@ unsafe fn owner_pass(heap: *mut Heap) {
 /// Pop a block from `slab.free` and make `slab` current.
 ///
 /// # Safety
-/// * `slab` is in class `c`'s queue of `heap`, the calling thread's heap,
+/// * `slab` is in its class's queue of `heap`, the calling thread's heap,
 ///   and its `free` list is not empty.
-unsafe fn take_from(heap: *mut Heap, slab: *mut Slab, c: usize, req: usize) -> *mut u8 {
+unsafe fn take_from(heap: *mut Heap, slab: *mut Slab) -> *mut u8 {
     // SAFETY: caller contract: owner-only fields of our slab; `free` holds
     // a block.
     unsafe {
@@ -505,7 +530,6 @@ unsafe fn take_from(heap: *mut Heap, slab: *mut Slab, c: usize, req: usize) -> *
         let b = (*slab).free;
         (*slab).free = Block::unlink(b);
         (*slab).used += 1;
-        (*heap).counters.on_alloc(c, req);
         b.cast()
     }
 }
@@ -516,7 +540,7 @@ unsafe fn take_from(heap: *mut Heap, slab: *mut Slab, c: usize, req: usize) -> *
 /// # Safety
 /// * `slab` is in class `c`'s queue of `heap`, the calling thread's heap,
 ///   with `reserved < capacity`.
-unsafe fn take_fresh(heap: *mut Heap, slab: *mut Slab, c: usize, req: usize) -> (*mut u8, bool) {
+unsafe fn take_fresh(heap: *mut Heap, slab: *mut Slab, c: usize) -> (*mut u8, bool) {
     // SAFETY: caller contract: owner-only fields of our slab, with blocks
     // left to carve (small classes carve onto `free`, which is then not
     // empty).
@@ -534,9 +558,8 @@ unsafe fn take_fresh(heap: *mut Heap, slab: *mut Slab, c: usize, req: usize) -> 
                 direct.cast::<usize>().write(0);
             }
             (*slab).used += 1;
-            (*heap).counters.on_alloc(c, req);
             return (direct, fresh);
         }
-        (take_from(heap, slab, c, req), false)
+        (take_from(heap, slab), false)
     }
 }

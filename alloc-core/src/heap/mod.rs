@@ -23,7 +23,7 @@ pub(crate) mod free;
 mod queue;
 pub(crate) mod reclaim;
 
-use crate::counters::{bump, HeapCounters, GLOBAL};
+use crate::counters::{bump, ClassTally, HeapCounters, GLOBAL, TALLY_MAX_ARM};
 use crate::handoff::HeapState;
 use crate::os;
 use crate::remote::DelayedList;
@@ -47,13 +47,15 @@ pub(crate) struct Heap {
     pub(crate) tail: [*mut Slab; CLASSES],
     /// Per class counters, written by this heap's thread only.
     pub(crate) counters: HeapCounters<CLASSES>,
+    /// Per class: the allocation tally (`counters::ClassTally`), the fast
+    /// path's one word for the count, the requested bytes and the sample
+    /// countdown of its allocations. Holder writes, any thread reads.
+    pub(crate) tally: ClassTally<CLASSES>,
     /// Per class: the leak investigator's countdown to the next sample, in
-    /// requested bytes (`profile.rs`). Every allocation of the class takes
-    /// its size off first (a `sub` and a branch on the sign: the fast
-    /// path's whole cost of sampling); the one that takes it below zero is
-    /// sampled by the slow path. Holder only (a plain field: nobody else
-    /// reads it). 0 in a new heap, so its first allocation takes the slow
-    /// path, which draws it.
+    /// requested bytes (`profile.rs`), as of the tally's last fold: the
+    /// tally is armed for it (or for `TALLY_MAX_ARM` of it), and each fold
+    /// takes the bytes counted off. Holder only. 0 in a new heap, whose
+    /// first slow path draws it.
     pub(crate) sample_left: [i64; CLASSES],
     /// Per class slabs in use (slow paths; written by the holder only).
     pub(crate) slabs: [AtomicU64; CLASSES],
@@ -353,42 +355,71 @@ pub(crate) fn pending_profile() -> crate::profile::Pending {
     p
 }
 
-/// Owner thread, the fast path, before anything else: take `req` off
-/// class `c`'s sample countdown; true when it went below zero (this
-/// allocation is to be sampled: the slow path does it).
+/// Whether allocations are tallied (`counters::ClassTally`): for the
+/// stats, the sampler, or both.
+pub(crate) const TALLIED: bool = cfg!(any(feature = "stats", feature = "profile"));
+
+/// Owner thread, the fast path, before anything else: count an allocation
+/// of `req` bytes in class `c`'s tally; true when the tally ran out (the
+/// slow path folds it first, and samples this allocation when that reached
+/// the sample point).
 ///
 /// # Safety
 /// * `heap` is the calling thread's (non-null) heap; `c < CLASSES`.
 #[inline(always)]
-pub(crate) unsafe fn charge_sample(heap: *mut Heap, c: usize, req: usize) -> bool {
-    if !cfg!(feature = "profile") {
-        return false;
-    }
-    // SAFETY: caller contract: a holder-only field of our heap.
-    unsafe {
-        let left = (*heap).sample_left.get_unchecked_mut(c);
-        *left = left.wrapping_sub(req as i64);
-        *left < 0
-    }
+pub(crate) unsafe fn charge(heap: *mut Heap, c: usize, req: usize) -> bool {
+    // SAFETY: caller contract: the tally's holder-written words.
+    TALLIED && unsafe { (*heap).tally.charge(c, req) }
 }
 
-/// Owner thread: did class `c`'s sample countdown run out?
+/// Owner thread: did class `c`'s tally run out?
 ///
 /// # Safety
 /// * `heap` is the calling thread's heap.
-pub(crate) unsafe fn sample_due(heap: *mut Heap, c: usize) -> bool {
+pub(crate) unsafe fn tally_ran_out(heap: *mut Heap, c: usize) -> bool {
     // SAFETY: caller contract.
-    cfg!(feature = "profile") && unsafe { (*heap).sample_left[c] < 0 }
+    TALLIED && unsafe { (*heap).tally.ran_out(c) }
+}
+
+/// Owner thread: fold class `c`'s tally into the heap's counters, take the
+/// bytes it counted off the class's sample countdown, and arm it for what
+/// is left. True when the countdown ran out: the allocation that ran it
+/// out is sampled, and the caller draws the next point
+/// ([`set_sample_gap`]).
+///
+/// # Safety
+/// * `heap` is the calling thread's heap.
+pub(crate) unsafe fn fold_tally(heap: *mut Heap, c: usize) -> bool {
+    // SAFETY: caller contract: holder-only fields and the tally's
+    // holder-written words.
+    unsafe {
+        let h = &mut *heap;
+        if !cfg!(feature = "profile") {
+            h.tally.fold(c, &h.counters, TALLY_MAX_ARM);
+            return false;
+        }
+        let (_, bytes) = h.tally.pending(c);
+        let left = h.sample_left[c].saturating_sub(bytes.min(i64::MAX as u64) as i64);
+        h.sample_left[c] = left;
+        h.tally.fold(c, &h.counters, left.max(0) as u64);
+        left < 0
+    }
 }
 
 /// Owner thread: class `c`'s next sample is `gap` requested bytes from now
-/// (from `i64::MAX` on: never).
+/// (from `i64::MAX` on: never). What its tally counted is folded first.
 ///
 /// # Safety
 /// * `heap` is the calling thread's heap.
 pub(crate) unsafe fn set_sample_gap(heap: *mut Heap, c: usize, gap: u64) {
     // SAFETY: caller contract.
-    unsafe { (*heap).sample_left[c] = gap.min(i64::MAX as u64) as i64 };
+    unsafe {
+        let h = &mut *heap;
+        h.sample_left[c] = gap.min(i64::MAX as u64) as i64;
+        if TALLIED {
+            h.tally.fold(c, &h.counters, gap);
+        }
+    }
 }
 
 /// The owner tag slabs of `heap` carry.
