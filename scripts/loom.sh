@@ -3,7 +3,7 @@
 # alloc-stats/src/counting.rs)
 # in release with debug assertions, in a target directory of their own.
 # Measured on the 2-core dev machine (2026-11-24): 1 min 7 s in all, of which
-# alloc-core's 19 (models and their seeded-bug twins) ~26 s and alloc-stats' 5 ~40 s; the rest is the build.
+# alloc-core's 21 tests (models and their seeded-bug twins) ~26 s and alloc-stats' 2 ~40 s; the rest is the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUSTFLAGS="--cfg loom -C debug-assertions" LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}" \

@@ -80,10 +80,6 @@ pub use alloc_core::config;
 /// Size classes: which class serves a size, and its block size.
 pub use alloc_core::size_class;
 
-/// Statistics: snapshots, reports, the leak detector, and [`Counting`]
-/// (a counting wrapper for any other `GlobalAlloc`).
-///
-/// [`Counting`]: alloc_stats::Counting
 /// Reclaim and memory pressure: escalating reclaim levels, the background
 /// [`Reclaimer`], pressure levels and their callbacks (see `alloc-core`'s
 /// `reclaim` docs).
@@ -113,6 +109,10 @@ pub use alloc_core::{
     PressureCallback, PressureLevel, ReclaimLevel, Reclaimed, Reclaimer,
 };
 
+/// Statistics: snapshots, reports, the leak detector, and [`Counting`]
+/// (a counting wrapper for any other `GlobalAlloc`).
+///
+/// [`Counting`]: alloc_stats::Counting
 pub use alloc_stats as stats;
 
 pub mod profile;

@@ -7,9 +7,11 @@
 //!   (`next_gap`) of mean [`interval`] bytes (the tcmalloc / jemalloc
 //!   method: each byte is sampled with the same small probability, so
 //!   scaling a sample of `size` bytes by `1 / (1 - exp(-size / mean))`
-//!   estimates live memory without bias). The fast path's only cost is a
-//!   compare of the class's requested-bytes counter (which the stats count
-//!   anyway) with its next sample point, and a branch.
+//!   estimates live memory without bias). The fast path's only cost is
+//!   the sign of the class's allocation tally (`counters::ClassTally`),
+//!   whose one subtraction also counts the allocation for the stats: the
+//!   tally is armed for the bytes to the next sample point, and the
+//!   allocation that runs it out goes to the slow path.
 //! * **How a freed sample is found**: a sampled block is served as a page
 //!   run whose first page's map entry holds the record's slot
 //!   (`segment::set_run_sample`). Every free of a page run already leaves

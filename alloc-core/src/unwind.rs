@@ -3,7 +3,7 @@
 //!
 //! The system unwinder (`os::walk_stack`) interprets DWARF call-frame
 //! information: correct without frame pointers, but about 140 ns a frame,
-//! 2–5 µs a stack, which at one sample per MiB is several per cent of a
+//! 2.5–7.4 µs a stack (ARCHITECTURE.md), which at one sample per MiB is several per cent of a
 //! program that allocates big blocks. What it computes for a return
 //! address is almost always a constant: how far above the frame's stack
 //! pointer its canonical frame address (CFA) lies. [`backtrace`] caches

@@ -16,8 +16,10 @@
 //! to stderr at exit; `POOL_ALLOC_STATS_FILE=path` appends the snapshot
 //! as one JSON line every `POOL_ALLOC_STATS_INTERVAL_MS` (default 1000).
 //!
-//! Nothing here allocates through Rust's global allocator (which, in this
-//! library, is the system `malloc`: these very functions once preloaded).
+//! The allocation paths here never allocate through Rust's global
+//! allocator (which, in this library, is the system `malloc`: these very
+//! functions once preloaded). The stats reporting (`report.rs`: the
+//! table, the JSON lines, its thread) does, outside any allocation path.
 
 mod report;
 

@@ -2,7 +2,7 @@
 //! through `GlobalAlloc` (nothing installed):
 //!
 //! * `alloc_free/{small_64B,pooled_64KiB,large_2MiB}`: one alloc+free pair;
-//! * `realloc_in_place`: 40 → 48 → 40 B, which stays in one size class;
+//! * `realloc_in_place`: 40 → 48 → 40 B (two of our 8-byte-step classes);
 //! * `cross_thread_free`: 64 B blocks allocated here, freed by another thread.
 //!
 //! `cargo bench -p pool-alloc-bench --bench fast_paths` (add `-- small` to filter).
