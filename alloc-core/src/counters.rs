@@ -205,8 +205,12 @@ impl<const N: usize> ClassTally<N> {
         let arm = bytes.min(TALLY_MAX_ARM) << TALLY_SHIFT;
         let seq = &self.seqs[c];
         seq.write_begin();
-        bump(&counters.allocs[c], n);
-        bump(&counters.req_alloc[c], b);
+        // Without the stats the tally is kept for its sign alone (the
+        // sampler's countdown): nothing is counted, as frees are not.
+        if cfg!(feature = "stats") {
+            bump(&counters.allocs[c], n);
+            bump(&counters.req_alloc[c], b);
+        }
         self.armed[c].store(arm, Relaxed);
         self.words[c].store(arm, Relaxed);
         seq.write_end();
@@ -241,6 +245,9 @@ impl<const N: usize> ClassTally<N> {
     /// them (preempted there), the counters alone are returned, short by
     /// at most one fold's allocations.
     pub(crate) fn read(&self, c: usize, counters: &HeapCounters<N>) -> (u64, u64, u64, u64) {
+        if !cfg!(feature = "stats") {
+            return counters.read(c);
+        }
         let seq = &self.seqs[c];
         let backoff = crate::sync::Backoff::new();
         for _ in 0..16 {
@@ -385,3 +392,49 @@ pub(crate) static GLOBAL: GlobalCounters = GlobalCounters {
     pressure_events: [const { Gauge::new() }; 4],
     returned_by_tag: [const { Gauge::new() }; 64],
 };
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Zeroed counters and tally, as in a fresh heap's mapping.
+    fn fresh() -> (Box<ClassTally<2>>, Box<HeapCounters<2>>) {
+        // SAFETY: all-zero bytes are valid atomics (and a valid `Seq`).
+        unsafe { (Box::new(core::mem::zeroed()), Box::new(core::mem::zeroed())) }
+    }
+
+    #[test]
+    fn a_tally_counts_folds_and_reads_whole_with_the_stats_only() {
+        let (t, h) = fresh();
+        // Never armed: the first allocation runs it out.
+        // SAFETY: class 1 of a two-class tally.
+        assert!(unsafe { t.charge(1, 16) });
+        assert_eq!(t.fold(1, &h, 100), 16, "the bytes it had counted");
+        // SAFETY: class 1 < 2, the tally's classes.
+        unsafe {
+            assert!(!t.charge(1, 40));
+            assert!(!t.charge(1, 59));
+            // 100 bytes armed and taken (the count's bits borrow from
+            // them): out.
+            assert!(t.charge(1, 1));
+        }
+        let (allocs, frees, req, _) = t.read(1, &h);
+        if cfg!(feature = "stats") {
+            assert_eq!((allocs, frees, req), (4, 0, 116));
+        } else {
+            assert_eq!(
+                (allocs, frees, req),
+                (0, 0, 0),
+                "nothing counted without the stats"
+            );
+        }
+        assert_eq!(t.read(0, &h), (0, 0, 0, 0), "other classes untouched");
+        // Arms are capped so the count never reaches the bytes' bits.
+        t.fold(1, &h, u64::MAX);
+        assert_eq!(t.pending(1), (0, 0));
+        // SAFETY: class 1 < 2, the tally's classes.
+        assert!(!unsafe { t.charge(1, (TALLY_MAX_ARM - 1) as usize) });
+        // SAFETY: class 1 < 2, the tally's classes.
+        assert!(unsafe { t.charge(1, 2) }, "armed for TALLY_MAX_ARM bytes");
+    }
+}
