@@ -27,7 +27,7 @@
 use crate::config;
 use crate::counters::GLOBAL;
 use crate::os;
-use crate::sync::{AtomicBool, AtomicUsize, Ordering};
+use crate::sync::{AtomicUsize, Ordering};
 
 /// The limit in force, in bytes (0: not yet read).
 static LIMIT: AtomicUsize = AtomicUsize::new(0);
@@ -73,29 +73,28 @@ fn pct_of(total: usize, pct: u8) -> usize {
     (total / 100).saturating_mul(pct as usize)
 }
 
-/// The two fixed caps [`over_idle_budget`] compares with, in bytes:
-/// pooled committed memory at the utilisation threshold, and committed
-/// memory at the soft limit. The configuration never changes after init
-/// and the limit is read once, so they are worked out once (racing threads
-/// work out the same values); `CAPS_SET` says they are.
+/// The two fixed caps [`over_idle_budget`] compares with, in bytes
+/// (0: not yet worked out, as for [`LIMIT`]): pooled committed memory at
+/// the utilisation threshold, and committed memory at the soft limit. The
+/// configuration never changes after init and the limit is read once, so
+/// they are worked out once (racing threads work out the same values).
 static POOLED_CAP: AtomicUsize = AtomicUsize::new(0);
 static SOFT_CAP: AtomicUsize = AtomicUsize::new(0);
-static CAPS_SET: AtomicBool = AtomicBool::new(false);
 
 /// (pooled cap, soft cap); see [`POOLED_CAP`].
 fn caps() -> (usize, usize) {
-    if CAPS_SET.load(Ordering::Acquire) {
-        return (
-            POOLED_CAP.load(Ordering::Relaxed),
-            SOFT_CAP.load(Ordering::Relaxed),
-        );
+    let (pooled, soft) = (
+        POOLED_CAP.load(Ordering::Relaxed),
+        SOFT_CAP.load(Ordering::Relaxed),
+    );
+    if pooled != 0 && soft != 0 {
+        return (pooled, soft);
     }
     let cfg = config::get();
     let pooled = pct_of(pool_budget(), cfg.threshold_pct);
     let soft = pct_of(limit(), cfg.soft_limit_pct);
     POOLED_CAP.store(pooled, Ordering::Relaxed);
     SOFT_CAP.store(soft, Ordering::Relaxed);
-    CAPS_SET.store(true, Ordering::Release);
     (pooled, soft)
 }
 

@@ -222,9 +222,7 @@ impl PoolAlloc {
             free(block, size);
         }
     }
-}
 
-impl PoolAlloc {
     /// [`GlobalAlloc::alloc`] for all but small requests aligned to 8 or
     /// less.
     #[inline(never)]
