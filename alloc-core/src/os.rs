@@ -643,3 +643,24 @@ pub(crate) fn thread_id() -> u64 {
     // SAFETY: `gettid` takes no argument and cannot fail.
     unsafe { libc::syscall(libc::SYS_gettid) as u64 }
 }
+
+/// Tests: run `f(arg)` on a new raw POSIX thread and wait for it to end.
+/// No Rust runtime starts the thread, so nothing allocates on it before
+/// `f` does. False when the thread could not be made or joined.
+///
+/// # Safety
+/// * `f` may be called with `arg` on another thread: `arg` is valid for
+///   that until this returns.
+#[cfg(test)]
+pub(crate) unsafe fn run_raw_thread(
+    f: extern "C" fn(*mut libc::c_void) -> *mut libc::c_void,
+    arg: *mut libc::c_void,
+) -> bool {
+    let mut t: libc::pthread_t = 0;
+    // SAFETY: caller contract for `f` and `arg`; `t` is written by a
+    // successful create and joined once.
+    unsafe {
+        libc::pthread_create(&mut t, ptr::null(), f, arg) == 0
+            && libc::pthread_join(t, ptr::null_mut()) == 0
+    }
+}

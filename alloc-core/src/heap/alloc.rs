@@ -12,8 +12,9 @@ use super::exit::{heap_acquire, sweep_abandoned};
 use super::free::process_delayed;
 use super::reclaim::{reclaim_for_limit, reclaim_other_heaps, release_kept_slabs};
 use super::{
-    charge, count_run, count_run_resized, count_slab, current_heap, empty_slab, fold_tally,
-    owner_tag, queue, run_class, set_sample_gap, tally_ran_out, unkeep, Heap, LARGE_RUN, TALLIED,
+    charge, count_run, count_run_resized, count_slab, current_heap, empty_slab, fast_heap,
+    fold_tally, owner_tag, queue, real_heap, run_class, set_sample_gap, tally_ran_out, unkeep,
+    Heap, FAST_HEAP_MAY_BE_NULL, LARGE_RUN, TALLIED,
 };
 use crate::config::{self, Config};
 use crate::counters::bump;
@@ -26,15 +27,20 @@ use crate::sync::Ordering;
 use crate::{large, limits, os};
 use core::ptr;
 
-/// Pop a block of class `c` from `heap`'s current slab, or null.
+/// Pop a block of class `c` from `heap` (a [`fast_heap`]: this thread's
+/// heap, or the stand-in of a thread without one, whose queues are all the
+/// sentinel)'s current slab, or null.
 #[inline(always)]
 fn pop_current(heap: *mut Heap, c: usize, req: usize) -> *mut u8 {
-    if heap.is_null() {
+    if FAST_HEAP_MAY_BE_NULL && heap.is_null() {
         return ptr::null_mut();
     }
-    // SAFETY: `heap` is this thread's heap: only this thread touches its
-    // queues. `current[c]` is a live slab of the heap or the sentinel, whose
-    // `free` is null. A non-null `free` is a block of that slab.
+    // SAFETY: `heap` is this thread's heap, or the stand-in: only this
+    // thread touches the queues of its heap, and nobody writes the
+    // stand-in's (its tally's words are atomics, written by any thread
+    // without a heap and never read for a count). `current[c]` is a live
+    // slab of the heap or the sentinel, whose `free` is null. A non-null
+    // `free` is a block of that slab.
     unsafe {
         // Every allocation is counted in the class's tally first (count,
         // requested bytes and sample countdown in one subtraction); when
@@ -68,12 +74,12 @@ pub(crate) fn alloc_fast(c: usize, req: usize, cfg: &Config) -> *mut u8 {
 /// alignment, or a class slab's block).
 #[inline(always)]
 pub(crate) fn alloc_fast_as(c: usize, req: usize, cfg: &Config, sample: bool) -> *mut u8 {
-    let heap = current_heap();
+    let heap = fast_heap();
     let b = pop_current(heap, c, req);
     if !b.is_null() {
         return b;
     }
-    alloc_slow(heap, c, req, cfg, sample).0
+    alloc_slow(real_heap(heap), c, req, cfg, sample).0
 }
 
 /// As [`alloc_fast_as`], also saying whether the block is known to be zero
@@ -86,12 +92,12 @@ pub(crate) fn alloc_with_zero_hint(
     cfg: &Config,
     sample: bool,
 ) -> (*mut u8, bool) {
-    let heap = current_heap();
+    let heap = fast_heap();
     let b = pop_current(heap, c, req);
     if !b.is_null() {
         return (b, false);
     }
-    alloc_slow(heap, c, req, cfg, sample)
+    alloc_slow(real_heap(heap), c, req, cfg, sample)
 }
 
 /// Most bytes a page run serves: a page segment's pages. Large blocks up

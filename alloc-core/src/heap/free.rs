@@ -14,7 +14,7 @@
 //!   branch (the page descriptor's `owner_flags` is never 0); other
 //!   threads' frees go to the owner's delayed list.
 
-use super::{count_run_freed, count_slab, current_heap, owner_tag, queue, unkeep, Heap};
+use super::{count_run_freed, count_slab, fast_heap, owner_tag, queue, real_heap, unkeep, Heap};
 use crate::counters::{bump, GLOBAL};
 use crate::remote::{Block, Pushed};
 use crate::segment::Reclaimed;
@@ -47,7 +47,8 @@ pub(crate) unsafe fn free(p: *mut u8, req: usize) {
 /// * As [`free`]; `slab` is `slab::slab_of(p)`.
 #[inline(always)]
 pub(crate) unsafe fn free_in(slab: *mut Slab, p: *mut u8, req: usize) {
-    let heap = current_heap();
+    // This thread's heap, or a stand-in that owns no slab.
+    let heap = fast_heap();
     // SAFETY: a slab whose owner is our heap is owned by this thread, so its
     // owner-only fields are ours to write; `p` is a block of it, given up by
     // the caller.
@@ -71,7 +72,7 @@ pub(crate) unsafe fn free_in(slab: *mut Slab, p: *mut u8, req: usize) {
                 free_local_slow(heap, slab, req);
             }
         } else {
-            free_remote(heap, slab, p, req);
+            free_remote(real_heap(heap), slab, p, req);
         }
     }
 }

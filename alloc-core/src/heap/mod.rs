@@ -122,23 +122,88 @@ pub(crate) fn empty_slab() -> *mut Slab {
 /// Every heap ever created (never shrinks; heaps are reused).
 static HEAPS: CachePadded<AtomicPtr<Heap>> = CachePadded::new(AtomicPtr::new(ptr::null_mut()));
 
+/// The heap of a thread that has none (yet), where the thread's heap
+/// pointer is a `thread_local!` (not `static-tls`): a heap whose queues are
+/// all the sentinel [`empty_slab`], so the fast paths need no null test (an
+/// allocation finds no block and leaves for the slow path; a free finds
+/// another owner and leaves for `free_remote`). [`current_heap`] reads it
+/// as null, so no slow path ever sees it.
+#[cfg(not(all(feature = "static-tls", target_arch = "x86_64", target_os = "linux")))]
+struct NoHeap(Heap);
+// SAFETY: the only field ever written is the tally's words (atomics), by
+// the fast path's `charge` on threads without a heap; what it counts there
+// is never read (their slow path counts the allocation in the heap it
+// acquires). Every other field keeps its initial value.
+#[cfg(not(all(feature = "static-tls", target_arch = "x86_64", target_os = "linux")))]
+unsafe impl Sync for NoHeap {}
+
+/// [`NoHeap`]'s heap: zero, as a fresh heap's mapping, with every queue at
+/// `empty`.
+#[cfg(not(all(feature = "static-tls", target_arch = "x86_64", target_os = "linux")))]
+const fn no_heap(empty: *mut Slab) -> Heap {
+    // SAFETY: zero is a valid bit pattern for every field of a heap (null
+    // pointers, zero atomics and counters, an empty segment set, false), as
+    // `heap_new` relies on for a fresh mapping.
+    let mut heap: Heap = unsafe { core::mem::MaybeUninit::zeroed().assume_init() };
+    let mut c = 0;
+    while c < CLASSES {
+        heap.current[c] = empty;
+        c += 1;
+    }
+    heap
+}
+
+#[cfg(not(all(feature = "static-tls", target_arch = "x86_64", target_os = "linux")))]
+static NO_HEAP: NoHeap = NoHeap(no_heap(ptr::addr_of!(EMPTY.0).cast_mut()));
+
+/// Whether [`fast_heap`] can be null (the `static-tls` slot starts zero).
+pub(crate) const FAST_HEAP_MAY_BE_NULL: bool = cfg!(all(
+    feature = "static-tls",
+    target_arch = "x86_64",
+    target_os = "linux"
+));
+
 #[cfg(not(all(feature = "static-tls", target_arch = "x86_64", target_os = "linux")))]
 thread_local! {
     // const-initialised, no destructor: a plain TLS load, no lazy state.
-    static HEAP: Cell<*mut Heap> = const { Cell::new(ptr::null_mut()) };
+    static HEAP: Cell<*mut Heap> = const { Cell::new(ptr::addr_of!(NO_HEAP.0).cast_mut()) };
 }
 
-/// The calling thread's heap, or null if it has none (yet).
+/// The calling thread's heap for the fast paths: its heap, or, if it has
+/// none (yet), [`NoHeap`]'s (never null). Pass it to slow paths through
+/// [`real_heap`].
 #[cfg(not(all(feature = "static-tls", target_arch = "x86_64", target_os = "linux")))]
 #[inline(always)]
-pub(crate) fn current_heap() -> *mut Heap {
+pub(crate) fn fast_heap() -> *mut Heap {
     HEAP.with(|h| h.get())
 }
 
-/// Make `heap` (or null) the calling thread's heap.
+/// A [`fast_heap`] as the slow paths take it: null for none.
+#[cfg(not(all(feature = "static-tls", target_arch = "x86_64", target_os = "linux")))]
+#[inline(always)]
+pub(crate) fn real_heap(heap: *mut Heap) -> *mut Heap {
+    if ptr::eq(heap, &NO_HEAP.0) {
+        ptr::null_mut()
+    } else {
+        heap
+    }
+}
+
+/// Make `heap` (or null: none) the calling thread's heap.
 #[cfg(not(all(feature = "static-tls", target_arch = "x86_64", target_os = "linux")))]
 fn set_current_heap(heap: *mut Heap) {
+    let heap = if heap.is_null() {
+        ptr::addr_of!(NO_HEAP.0).cast_mut()
+    } else {
+        heap
+    };
     HEAP.with(|h| h.set(heap));
+}
+
+/// The calling thread's heap, or null if it has none (yet).
+#[inline(always)]
+pub(crate) fn current_heap() -> *mut Heap {
+    real_heap(fast_heap())
 }
 
 // Feature `static-tls` (the C library, `alloc-preload`): the heap pointer
@@ -160,10 +225,19 @@ core::arch::global_asm!(
     options(att_syntax)
 );
 
-/// The calling thread's heap, or null if it has none (yet).
+/// A [`fast_heap`] as the slow paths take it: null for none (here the
+/// same pointer).
 #[cfg(all(feature = "static-tls", target_arch = "x86_64", target_os = "linux"))]
 #[inline(always)]
-pub(crate) fn current_heap() -> *mut Heap {
+pub(crate) fn real_heap(heap: *mut Heap) -> *mut Heap {
+    heap
+}
+
+/// The calling thread's heap for the fast paths: its heap, or null if it
+/// has none (yet).
+#[cfg(all(feature = "static-tls", target_arch = "x86_64", target_os = "linux"))]
+#[inline(always)]
+pub(crate) fn fast_heap() -> *mut Heap {
     let heap: *mut Heap;
     // SAFETY: reads this thread's 8-byte TLS slot defined above (zero, so
     // null, until set), at its initial-exec offset from the thread pointer.
@@ -523,4 +597,69 @@ unsafe fn unkeep(heap: *mut Heap, slab: *mut Slab) {
 unsafe fn count_slab(heap: *mut Heap, c: usize, delta: u64) {
     // SAFETY: caller contract: only the holder writes `slabs`.
     unsafe { bump(&(*heap).slabs[c], delta) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::size_class::class_of_small;
+
+    /// What the raw thread of the test below saw and did.
+    struct Seen {
+        block: *mut u8,
+        heapless_at_start: bool,
+        stand_in_at_start: bool,
+        frees_without_heap: u64,
+        again: *mut u8,
+        heap_after: bool,
+    }
+
+    /// A thread without a heap frees first (the block of another thread),
+    /// then allocates: the free is counted as a heapless one and the
+    /// allocation gives the thread a heap. A raw pthread, so that nothing
+    /// (Rust's thread start-up included) allocates before.
+    extern "C" fn heapless_thread(arg: *mut libc::c_void) -> *mut libc::c_void {
+        // SAFETY: the test passes a `Seen` it keeps alive until the join.
+        let seen = unsafe { &mut *arg.cast::<Seen>() };
+        let c = class_of_small(24);
+        seen.heapless_at_start = current_heap().is_null();
+        seen.stand_in_at_start = !fast_heap().is_null() || FAST_HEAP_MAY_BE_NULL;
+        let before = GLOBAL.frees_without_heap[c].read().1;
+        // SAFETY: the test thread's live block of 24 bytes, given up here.
+        unsafe { free::free(seen.block, 24) };
+        seen.frees_without_heap = GLOBAL.frees_without_heap[c].read().1 - before;
+        seen.again = alloc::alloc_fast(c, 24, crate::config::get());
+        seen.heap_after = !current_heap().is_null();
+        // SAFETY: the block just allocated, given up.
+        unsafe { free::free(seen.again, 24) };
+        ptr::null_mut()
+    }
+
+    #[test]
+    fn a_thread_without_a_heap_frees_then_allocates() {
+        let c = class_of_small(24);
+        let block = alloc::alloc_fast(c, 24, crate::config::get());
+        assert!(!block.is_null());
+        let mut seen = Seen {
+            block,
+            heapless_at_start: false,
+            stand_in_at_start: false,
+            frees_without_heap: 0,
+            again: ptr::null_mut(),
+            heap_after: false,
+        };
+        // SAFETY: `seen` outlives the thread (joined before this returns).
+        let ran = unsafe { os::run_raw_thread(heapless_thread, ptr::addr_of_mut!(seen).cast()) };
+        assert!(ran, "no thread");
+        assert!(seen.heapless_at_start, "the thread had a heap already");
+        assert!(seen.stand_in_at_start, "the fast paths saw a null heap");
+        assert_eq!(seen.frees_without_heap, 1, "the free went uncounted");
+        assert!(!seen.again.is_null() && seen.heap_after);
+        // Nobody counted anything in the stand-in's counters.
+        #[cfg(not(all(feature = "static-tls", target_arch = "x86_64", target_os = "linux")))]
+        for c in 0..CLASSES {
+            assert_eq!(NO_HEAP.0.counters.read(c), (0, 0, 0, 0), "class {c}");
+            assert!(ptr::eq(NO_HEAP.0.current[c], empty_slab()));
+        }
+    }
 }
