@@ -264,14 +264,28 @@ pub(super) unsafe fn process_delayed(heap: *mut Heap) {
     // slabs, given up by their freeing threads, now ours.
     unsafe {
         let mut b = (*heap).delayed.take_all();
+        // Page runs go back to the segments under one hold of the set's
+        // lock, idle from one reading of the clock, and the give-back
+        // policy runs once for them all (not per run: a consumer thread
+        // hands back runs by the hundred).
+        let mut held: Option<u64> = None;
         while !b.is_null() {
             let next = Block::next(b);
             let slab = slab::slab_of(b.cast());
             debug_assert_eq!((*slab).owner, owner_tag(heap));
             if (*slab).kind == KIND_PAGES {
-                free_pages(heap, b.cast());
+                let now = *held.get_or_insert_with(|| {
+                    (*heap).set_lock.lock();
+                    os::now_ms()
+                });
+                (*heap).segments.return_pages(b.cast(), now);
                 b = next;
                 continue;
+            }
+            // `free_local_slow` may take the set's lock itself.
+            if held.take().is_some() {
+                (*heap).segments.after_return();
+                (*heap).set_lock.unlock();
             }
             Block::set_next(b, (*slab).local_free);
             (*slab).local_free = b;
@@ -280,6 +294,10 @@ pub(super) unsafe fn process_delayed(heap: *mut Heap) {
                 free_local_slow(heap, slab, 0);
             }
             b = next;
+        }
+        if held.is_some() {
+            (*heap).segments.after_return();
+            (*heap).set_lock.unlock();
         }
     }
 }
