@@ -178,17 +178,43 @@ impl<const N: usize> ClassTally<N> {
     /// * `c < N`.
     #[inline(always)]
     pub(crate) unsafe fn charge(&self, c: usize, req: usize) -> bool {
-        // SAFETY: caller contract.
-        let w = unsafe { self.words.get_unchecked(c) };
-        // The store's value unused here and the sign read back (from the
-        // store buffer): the compiler then makes one subtraction from
-        // memory and a compare, not a load, an add and a store.
-        w.store(
-            w.load(Relaxed)
-                .wrapping_sub(((req as u64) << TALLY_SHIFT) | 1),
-            Relaxed,
-        );
-        (w.load(Relaxed) as i64) < 0
+        let take = ((req as u64) << TALLY_SHIFT) | 1;
+        #[cfg(all(target_arch = "x86_64", not(loom)))]
+        {
+            // One subtraction from memory and a branch on its sign: what
+            // the portable code below means, which the compiler does not
+            // make of it (it reads the word back to test it). The word
+            // stays far from `i64::MIN` (armed for at most 2^47, each
+            // allocation takes at most 2^45), so the sign flag is the
+            // result's sign.
+            // SAFETY: `c < N` (caller contract), so the operand is class
+            // `c`'s word, this thread's (single writer): a plain
+            // `sub` to memory is a relaxed load and a relaxed store of it,
+            // as the portable code does; aligned, so readers see the old
+            // word or the new one. Touches nothing else, no stack.
+            unsafe {
+                core::arch::asm!(
+                    "sub qword ptr [{words} + 8 * {c}], {take}",
+                    "js {ran_out}",
+                    words = in(reg) self.words.as_ptr(),
+                    c = in(reg) c,
+                    take = in(reg) take,
+                    ran_out = label { return true; },
+                    options(nostack),
+                );
+            }
+            false
+        }
+        #[cfg(not(all(target_arch = "x86_64", not(loom))))]
+        {
+            // The store's value unused here and the sign read back (from
+            // the store buffer): one subtraction from memory and a
+            // compare, not a load, an add and a store.
+            // SAFETY: caller contract.
+            let w = unsafe { self.words.get_unchecked(c) };
+            w.store(w.load(Relaxed).wrapping_sub(take), Relaxed);
+            (w.load(Relaxed) as i64) < 0
+        }
     }
 
     /// Did class `c`'s word run out (any allocation since the last fold

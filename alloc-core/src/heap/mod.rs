@@ -39,6 +39,12 @@ use crossbeam_utils::CachePadded;
 /// A thread's heap.
 #[repr(C)]
 pub(crate) struct Heap {
+    /// Per class: the allocation tally (`counters::ClassTally`), the fast
+    /// path's one word for the count, the requested bytes and the sample
+    /// countdown of its allocations. Holder writes, any thread reads.
+    /// First, so its words are at the heap's address (the fast path's
+    /// subtraction needs no address arithmetic).
+    pub(crate) tally: ClassTally<CLASSES>,
     /// Per class: head of the queue of slabs with (possibly) free blocks;
     /// the sentinel [`empty_slab`] when the queue is empty. The fast path's
     /// only read.
@@ -47,10 +53,6 @@ pub(crate) struct Heap {
     pub(crate) tail: [*mut Slab; CLASSES],
     /// Per class counters, written by this heap's thread only.
     pub(crate) counters: HeapCounters<CLASSES>,
-    /// Per class: the allocation tally (`counters::ClassTally`), the fast
-    /// path's one word for the count, the requested bytes and the sample
-    /// countdown of its allocations. Holder writes, any thread reads.
-    pub(crate) tally: ClassTally<CLASSES>,
     /// Per class: the leak investigator's countdown to the next sample, in
     /// requested bytes (`profile.rs`), as of the tally's last fold: the
     /// tally is armed for it (or for `TALLY_MAX_ARM` of it), and each fold
