@@ -9,7 +9,7 @@
 //!   before a new segment is taken from the OS).
 
 use super::exit::{heap_acquire, sweep_abandoned};
-use super::free::process_delayed;
+use super::free::{process_delayed, process_delayed_keep_lock};
 use super::reclaim::{reclaim_for_limit, reclaim_other_heaps, release_kept_slabs};
 use super::{
     charge, count_run, count_run_resized, count_slab, current_heap, empty_slab, fast_heap,
@@ -149,10 +149,12 @@ unsafe fn take_run(heap: *mut Heap, n: usize, c: usize) -> Option<(*mut u8, bool
     // SAFETY: caller contract; the segment set is changed only under its
     // lock.
     unsafe {
-        if !(*heap).delayed.is_empty() {
-            process_delayed(heap);
+        // Runs handed back are returned first, and the lock that returned
+        // them serves the take too.
+        let held = !(*heap).delayed.is_empty() && process_delayed_keep_lock(heap);
+        if !held {
+            (*heap).set_lock.lock();
         }
-        (*heap).set_lock.lock();
         let got = (*heap).segments.take_pages(n, c as u8);
         (*heap).set_lock.unlock();
         got.or_else(|| new_pages(heap, n, c))

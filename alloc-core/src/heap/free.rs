@@ -260,6 +260,20 @@ unsafe fn free_remote(heap: *mut Heap, slab: *mut Slab, p: *mut u8, req: usize) 
 /// # Safety
 /// * The caller holds `heap`.
 pub(super) unsafe fn process_delayed(heap: *mut Heap) {
+    // SAFETY: caller contract.
+    if unsafe { process_delayed_keep_lock(heap) } {
+        // SAFETY: taken by the call above, for us to release.
+        unsafe { (*heap).set_lock.unlock() };
+    }
+}
+
+/// As [`process_delayed`], but when it gave page runs back it returns
+/// true with the set's lock still held (the caller releases it), so a
+/// caller about to take pages need not take the lock again.
+///
+/// # Safety
+/// * The caller holds `heap`.
+pub(super) unsafe fn process_delayed_keep_lock(heap: *mut Heap) -> bool {
     // SAFETY: caller contract; the taken blocks are blocks of the heap's
     // slabs, given up by their freeing threads, now ours.
     unsafe {
@@ -297,7 +311,7 @@ pub(super) unsafe fn process_delayed(heap: *mut Heap) {
         }
         if held.is_some() {
             (*heap).segments.after_return();
-            (*heap).set_lock.unlock();
         }
+        held.is_some()
     }
 }
